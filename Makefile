@@ -1,0 +1,39 @@
+# Pegasus-Go build, test and lint entry points. See README.md.
+
+GO      ?= go
+MODULES := shared client-go metaserver replicaserver metaproxy collector admincli integration tools
+PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
+# Packages named main anywhere in the workspace become binaries in bin/.
+MAINS    = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' $(PKGS))
+TESTFLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: all build test unit deps lint fmt vet clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ $(MAINS)
+
+## deps: installs what the tests need (Debian's zookeeper when root).
+deps:
+	@scripts/ensure-deps.sh
+
+## test: the whole suite, unit and integration, as CI runs it.
+test: deps
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## unit: the suite without the packages that need external processes.
+unit:
+	PEGASUS_SKIP_EXTERNAL=1 $(GO) test $(TESTFLAGS) $(PKGS)
+
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin

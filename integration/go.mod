@@ -1,0 +1,3 @@
+module github.com/pegasus-go/pegasus/integration
+
+go 1.26.0

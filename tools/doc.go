@@ -1,0 +1,4 @@
+// Package tools holds operator tools built only on Pegasus-Go's public APIs:
+// onebox (local clusters), bench (YCSB-style load) and split (offline
+// bulk-load preparation). Nothing imports it.
+package tools
