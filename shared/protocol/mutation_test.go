@@ -1,0 +1,63 @@
+package protocol
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestMutationRoundTrip(t *testing.T) {
+	m := &Mutation{Ballot: 3, Decree: 42, LastCommitted: 41, TimestampUs: 1700000000000000,
+		Updates: []Update{{Op: OpPut, Body: []byte("abc")}, {Op: OpEmpty}}}
+	b, err := m.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Mutation
+	if err := got.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m, &got) {
+		t.Fatalf("got %+v want %+v", got, m)
+	}
+	for i := range b {
+		if err := new(Mutation).UnmarshalBinary(b[:i]); err == nil {
+			t.Fatalf("truncated at %d decoded without error", i)
+		}
+	}
+	if err := new(Mutation).UnmarshalBinary(append(b, 0)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("trailing byte: got %v", err)
+	}
+}
+
+func FuzzMutationDecode(f *testing.F) {
+	b, _ := (&Mutation{Ballot: 1, Decree: 2, Updates: []Update{{Op: OpPut, Body: []byte("x")}}}).AppendBinary(nil)
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m Mutation
+		if m.UnmarshalBinary(data) != nil {
+			return
+		}
+		out, err := m.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m2 Mutation
+		if err := m2.UnmarshalBinary(out); err != nil || !reflect.DeepEqual(m, m2) {
+			t.Fatalf("re-decode mismatch: %v", err)
+		}
+	})
+}
+
+func TestErrorCodes(t *testing.T) {
+	err := error(Errorf(CodeNotFound, "key %q", "k"))
+	if !errors.Is(err, CodeNotFound) || errors.Is(err, CodeTimeout) {
+		t.Fatal("errors.Is on codes")
+	}
+	if CodeOf(err) != CodeNotFound || CodeOf(nil) != CodeOK || CodeOf(errors.New("x")) != CodeUnknown {
+		t.Fatal("CodeOf")
+	}
+	if err.Error() != `ERR_NOT_FOUND: key "k"` {
+		t.Fatal(err.Error())
+	}
+}
