@@ -8,6 +8,7 @@ require (
 	github.com/prometheus/client_model v0.6.3
 	github.com/spf13/pflag v1.0.10
 	github.com/uber-go/tally/v4 v4.1.17
+	go.uber.org/goleak v1.3.0
 )
 
 require (
