@@ -18,6 +18,17 @@ const (
 	FormatJSON Format = "json" // slog.JSONHandler: one JSON object per line, for machines
 )
 
+// UnmarshalText accepts "text" or "json" (any case), so a bad format in a
+// config file or flag is reported where it is read.
+func (f *Format) UnmarshalText(b []byte) error {
+	switch v := Format(strings.ToLower(strings.TrimSpace(string(b)))); v {
+	case FormatText, FormatJSON:
+		*f = v
+		return nil
+	}
+	return fmt.Errorf("invalid log format %q: want %q or %q", b, FormatText, FormatJSON)
+}
+
 // Output names that are not file paths.
 const (
 	OutputStderr  = "stderr"

@@ -39,6 +39,16 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+func TestFormatText(t *testing.T) {
+	var f Format
+	if err := f.UnmarshalText([]byte(" JSON ")); err != nil || f != FormatJSON {
+		t.Fatalf("%q %v", f, err)
+	}
+	if err := f.UnmarshalText([]byte("xml")); err == nil || !strings.Contains(err.Error(), `invalid log format "xml"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestParseLevel(t *testing.T) {
 	for in, want := range map[string]slog.Level{
 		"debug": slog.LevelDebug, "INFO": slog.LevelInfo, " Warn ": slog.LevelWarn,
