@@ -3,8 +3,8 @@ package plog
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"slices"
