@@ -30,25 +30,6 @@ func TestMutationRoundTrip(t *testing.T) {
 	}
 }
 
-func FuzzMutationDecode(f *testing.F) {
-	b, _ := (&Mutation{Ballot: 1, Decree: 2, Updates: []Update{{Op: OpPut, Body: []byte("x")}}}).AppendBinary(nil)
-	f.Add(b)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var m Mutation
-		if m.UnmarshalBinary(data) != nil {
-			return
-		}
-		out, err := m.AppendBinary(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m2 Mutation
-		if err := m2.UnmarshalBinary(out); err != nil || !reflect.DeepEqual(m, m2) {
-			t.Fatalf("re-decode mismatch: %v", err)
-		}
-	})
-}
-
 func TestErrorCodes(t *testing.T) {
 	err := error(Errorf(CodeNotFound, "key %q", "k"))
 	if !errors.Is(err, CodeNotFound) || errors.Is(err, CodeTimeout) {
