@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/pegasus-go/pegasus/shared/keyschema"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
@@ -99,7 +100,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if err := opts.validate(); err != nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidConfig, "%v", err)
 	}
-	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
+	if err := ensureDir(opts.FS, dir); err != nil {
 		return nil, ioError("create data dir", err)
 	}
 	cache := pebble.NewCache(opts.BlockCacheSizeBytes)
@@ -138,7 +139,13 @@ func (e *Engine) loadMeta() (replicaMeta, error) {
 	raw, closer, err := e.db.Get(metaKey)
 	if errors.Is(err, pebble.ErrNotFound) {
 		m := replicaMeta{dataVersion: DataVersion}
-		if err := e.db.Set(metaKey, m.encode(), pebble.Sync); err != nil {
+		wo := pebble.Sync
+		if e.opts.DisableWAL {
+			// Nothing to sync; a lost initial record reads as a new
+			// database again.
+			wo = pebble.NoSync
+		}
+		if err := e.db.Set(metaKey, m.encode(), wo); err != nil {
 			return replicaMeta{}, ioError("write initial metadata", err)
 		}
 		return m, nil
@@ -156,6 +163,30 @@ func (e *Engine) loadMeta() (replicaMeta, error) {
 			"storage: data version %d is newer than the supported %d", m.dataVersion, DataVersion)
 	}
 	return m, nil
+}
+
+// ensureDir creates dir and makes its entry durable by syncing the parent
+// directory (pebble syncs the directory's contents, not its own entry).
+func ensureDir(fs vfs.FS, dir string) error {
+	if _, err := fs.Stat(dir); err == nil {
+		return nil
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	parent := fs.PathDir(dir)
+	if parent == "" {
+		parent = "."
+	}
+	d, err := fs.OpenDir(parent)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		_ = d.Close()
+		return err
+	}
+	return d.Close()
 }
 
 // Close closes every scan context and the database. Operations that are

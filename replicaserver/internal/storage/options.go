@@ -124,6 +124,9 @@ func (o *Options) validate() error {
 	if o.DefaultTTLSeconds < 0 {
 		return fmt.Errorf("storage: negative DefaultTTLSeconds %d", o.DefaultTTLSeconds)
 	}
+	if o.SyncWrites && o.DisableWAL {
+		return fmt.Errorf("storage: SyncWrites needs the WAL; DisableWAL is set")
+	}
 	return nil
 }
 
