@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble"
@@ -101,7 +102,7 @@ func (e *Engine) TTL(hashKey, sortKey []byte) (int32, error) {
 	case rec.expireTs == 0:
 		return -1, nil
 	}
-	return int32(rec.expireTs - now), nil
+	return int32(min(int64(rec.expireTs)-int64(now), math.MaxInt32)), nil
 }
 
 // FullKey names one record.

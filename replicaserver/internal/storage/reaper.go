@@ -178,7 +178,7 @@ func (r *Reaper) deleteExpired(keys [][]byte, cutoff uint32) (uint64, error) {
 }
 
 // Run calls Step on every tick until ctx is done (returning nil) or a Step
-// fails (returning its error). The caller owns the goroutine and the tick
+// fails (returning its error; ErrClosed once the engine is closed). The caller owns the goroutine and the tick
 // source (e.g. a time.Ticker's channel), which sets the reaper's pace.
 func (r *Reaper) Run(ctx context.Context, tick <-chan time.Time) error {
 	for {
