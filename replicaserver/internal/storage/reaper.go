@@ -1,0 +1,194 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/pegasus-go/pegasus/shared/keyschema"
+)
+
+// Reaper defaults.
+const (
+	DefaultReapStepKeys        = 1000
+	DefaultReapDeleteBatchSize = 64
+	DefaultReapGrace           = 5 * time.Minute
+)
+
+// ReaperOptions configures a Reaper.
+type ReaperOptions struct {
+	// StepKeys is the number of keys one Step examines.
+	StepKeys int
+	// DeleteBatchSize is the number of deletes per pebble batch; commits
+	// wait only for one such batch at a time.
+	DeleteBatchSize int
+	// Grace delays reclaiming: a record is deleted only once it is expired
+	// at now-Grace. Write batches judge expiry at their mutation's
+	// timestamp, so a record must stay until no mutation that could still
+	// see it alive is in flight; Grace must exceed the replication delay
+	// plus clock skew or replicas may diverge. Negative means 0.
+	Grace time.Duration
+	// OnStep, if set, receives the cumulative stats after every Step.
+	OnStep func(ReapStats)
+}
+
+// ReapStats counts a reaper's work.
+type ReapStats struct {
+	// Scanned is the number of records examined.
+	Scanned uint64
+	// Reclaimed is the number of expired records deleted.
+	Reclaimed uint64
+	// Passes is the number of completed walks over the whole keyspace.
+	Passes uint64
+}
+
+// Reaper reclaims expired records, walking the user keyspace in bounded
+// steps and deleting what it finds in small unsynced batches. Its deletes
+// are local to the replica: they do not advance LastAppliedDecree, and they
+// only remove records that are invisible to every read. A Reaper is driven
+// by one goroutine (Step or Run, not both at once).
+type Reaper struct {
+	e      *Engine
+	opts   ReaperOptions
+	cursor []byte // next key to examine; nil = start of the keyspace
+	stats  ReapStats
+}
+
+// NewReaper returns a reaper for e starting at the beginning of the
+// keyspace.
+func (e *Engine) NewReaper(o ReaperOptions) *Reaper {
+	if o.StepKeys <= 0 {
+		o.StepKeys = DefaultReapStepKeys
+	}
+	if o.DeleteBatchSize <= 0 {
+		o.DeleteBatchSize = DefaultReapDeleteBatchSize
+	}
+	if o.Grace < 0 {
+		o.Grace = 0
+	}
+	return &Reaper{e: e, opts: o}
+}
+
+// Stats returns the cumulative counters.
+func (r *Reaper) Stats() ReapStats { return r.stats }
+
+// Step examines up to StepKeys keys from where the previous step stopped
+// (wrapping around at the end of the keyspace) and deletes the expired
+// ones. It returns the cumulative stats.
+func (r *Reaper) Step() (ReapStats, error) {
+	e := r.e
+	if err := e.acquire(); err != nil {
+		return r.stats, err
+	}
+	defer e.release()
+	cutoff := keyschema.EpochSeconds(e.now().Add(-r.opts.Grace))
+	lower := r.cursor
+	if lower == nil {
+		lower = keyschema.DataLowerBound()
+	}
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keyschema.DataUpperBound()})
+	if err != nil {
+		return r.stats, ioError("reaper iterator", err)
+	}
+	var victims [][]byte
+	n := 0
+	ok := it.First()
+	for ; ok && n < r.opts.StepKeys; ok = it.Next() {
+		n++
+		raw, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return r.stats, ioError("reaper scan", err)
+		}
+		h, _, err := decodeStored(it.Key(), raw)
+		if err != nil {
+			_ = it.Close()
+			return r.stats, err
+		}
+		if expiredAt(h.ExpireTs, cutoff) {
+			victims = append(victims, bytes.Clone(it.Key()))
+		}
+	}
+	if ok {
+		r.cursor = bytes.Clone(it.Key())
+	} else {
+		r.cursor = nil
+	}
+	if err := it.Close(); err != nil {
+		return r.stats, ioError("reaper scan", err)
+	}
+	r.stats.Scanned += uint64(n)
+	if r.cursor == nil {
+		r.stats.Passes++
+	}
+	for len(victims) > 0 {
+		k := min(len(victims), r.opts.DeleteBatchSize)
+		deleted, err := r.deleteExpired(victims[:k], cutoff)
+		r.stats.Reclaimed += deleted
+		if err != nil {
+			return r.stats, err
+		}
+		victims = victims[k:]
+	}
+	if r.opts.OnStep != nil {
+		r.opts.OnStep(r.stats)
+	}
+	return r.stats, nil
+}
+
+// deleteExpired deletes the keys that are still expired at cutoff. It
+// holds commitMu so no write batch commits between the check and the
+// delete: a key rewritten since the scan is re-read and kept.
+func (r *Reaper) deleteExpired(keys [][]byte, cutoff uint32) (uint64, error) {
+	e := r.e
+	e.commitMu.Lock()
+	defer e.commitMu.Unlock()
+	b := e.db.NewBatch()
+	defer b.Close()
+	var n uint64
+	for _, k := range keys {
+		raw, closer, err := e.db.Get(k)
+		if err != nil {
+			if err == pebble.ErrNotFound {
+				continue
+			}
+			return 0, ioError("reaper get", err)
+		}
+		h, _, derr := decodeStored(k, raw)
+		_ = closer.Close()
+		if derr != nil {
+			return 0, derr
+		}
+		if !expiredAt(h.ExpireTs, cutoff) {
+			continue
+		}
+		if err := b.Delete(k, nil); err != nil {
+			return 0, ioError("reaper delete", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return 0, ioError("reaper commit", err)
+	}
+	return n, nil
+}
+
+// Run calls Step on every tick until ctx is done (returning nil) or a Step
+// fails (returning its error; ErrClosed once the engine is closed). The caller owns the goroutine and the tick
+// source (e.g. a time.Ticker's channel), which sets the reaper's pace.
+func (r *Reaper) Run(ctx context.Context, tick <-chan time.Time) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick:
+			if _, err := r.Step(); err != nil {
+				return err
+			}
+		}
+	}
+}
