@@ -20,7 +20,8 @@ const (
 
 // ValidatePath reports whether p is a valid node path: it starts with "/",
 // has no empty, "." or ".." component and no trailing slash (except "/"
-// itself), is valid UTF-8 without control characters, and respects
+// itself), is valid UTF-8 without control, private-use or special characters (the
+// ranges ZooKeeper refuses), and respects
 // MaxNameLen and MaxPathLen. The error wraps ErrInvalidPath.
 func ValidatePath(p string) error {
 	if p == "/" {
@@ -40,8 +41,9 @@ func ValidatePath(p string) error {
 		return bad("not valid UTF-8")
 	}
 	for _, r := range p {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
-			return bad("contains a control character")
+		// The ranges ZooKeeper refuses: controls, private use, specials.
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0xe000 && r <= 0xf8ff) || r >= 0xfff0 && r <= 0xffff {
+			return bad(fmt.Sprintf("contains the disallowed character %U", r))
 		}
 	}
 	for name := range strings.SplitSeq(p[1:], "/") {
