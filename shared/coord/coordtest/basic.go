@@ -280,13 +280,13 @@ func testChildren(t *testing.T, e *env) {
 	}
 }
 
-// testConcurrentCAS runs 8 goroutines on two sessions doing read-modify-
+// testConcurrentCAS runs 8 goroutines on four sessions doing read-modify-
 // write increments with compare-and-set; no increment may be lost.
 func testConcurrentCAS(t *testing.T, e *env) {
-	sessions := []coord.Store{e.open(), e.open()}
+	sessions := []coord.Store{e.open(), e.open(), e.open(), e.open()}
 	_, err := sessions[0].Create(e.ctx, "/counter", []byte("0"), coord.Persistent)
 	noErr(t, "create", err)
-	const workers, perWorker = 8, 15
+	const workers, perWorker = 8, 25
 	var successes, conflicts atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
