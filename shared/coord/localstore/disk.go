@@ -270,7 +270,7 @@ func (d *disk) apply(j *journal) error {
 	if err := writeAtomic(d.path(stateFile), sb); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	if err := os.Remove(d.path(journalFile)); err != nil {
+	if err := os.Remove(d.path(journalFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("apply: %w", err)
 	}
 	return nil
