@@ -130,7 +130,7 @@ func TestStringers(t *testing.T) {
 			t.Errorf("%#v has an empty name", s)
 		}
 	}
-	if (Ephemeral | Sequential).String() != "ephemeral|sequential" || !(Ephemeral | Sequential).Valid() || Mode(4).Valid() {
+	if (Ephemeral|Sequential).String() != "ephemeral|sequential" || !(Ephemeral | Sequential).Valid() || Mode(4).Valid() {
 		t.Fatal("mode flags")
 	}
 }

@@ -462,3 +462,36 @@ func quiet(t *testing.T, what string, w <-chan coord.Event) {
 	default:
 	}
 }
+
+// testRoots checks that paths are relative to the root a store was opened
+// with, in every direction: arguments, created paths, watch events.
+func testRoots(t *testing.T, e *env) {
+	outer := e.open()
+	inner := e.openAt(e.root + "/sub/tree")
+	_, st, err := outer.Get(e.ctx, "/sub/tree")
+	noErr(t, "the inner root was created", err)
+	if st.NumChildren != 0 {
+		t.Fatalf("fresh inner root has %d children", st.NumChildren)
+	}
+	_, _, w, err := inner.ExistsW(e.ctx, "/x")
+	noErr(t, "existsw", err)
+	_, err = outer.Create(e.ctx, "/sub/tree/x", []byte("x"), coord.Persistent)
+	noErr(t, "create through the outer root", err)
+	expect(t, "inner watch", w, coord.EventCreated, "/x")
+	wantData(t, inner, e, "/x", "x")
+	p, err := inner.Create(e.ctx, "/s-", nil, coord.Sequential)
+	noErr(t, "create sequential inside", err)
+	if !strings.HasPrefix(p, "/s-") {
+		t.Fatalf("inner create returned %q", p)
+	}
+	kids, _, err := outer.Children(e.ctx, "/sub/tree")
+	noErr(t, "children", err)
+	if len(kids) != 2 || kids[0] != "s-"+p[len("/s-"):] || kids[1] != "x" {
+		t.Fatalf("outer sees %v", kids)
+	}
+	_, err = inner.Set(e.ctx, "/", []byte("root data"), coord.AnyVersion)
+	noErr(t, "set the inner root", err)
+	wantData(t, outer, e, "/sub/tree", "root data")
+	_, _, err = inner.Get(e.ctx, "/sub")
+	isErr(t, "inner store cannot see outside its root", err, coord.ErrNoNode)
+}

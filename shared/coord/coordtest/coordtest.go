@@ -112,7 +112,13 @@ func (s *suite) env(t *testing.T) *env {
 // open opens a session that the test's cleanup closes.
 func (e *env) open() coord.Store {
 	e.t.Helper()
-	st, err := e.s.b.Open(e.ctx, e.s.b.Locator, e.root)
+	return e.openAt(e.root)
+}
+
+// openAt opens a session rooted at root.
+func (e *env) openAt(root string) coord.Store {
+	e.t.Helper()
+	st, err := e.s.b.Open(e.ctx, e.s.b.Locator, root)
 	if err != nil {
 		e.t.Fatalf("open: %v", err)
 	}
@@ -203,6 +209,7 @@ func Run(t *testing.T, b Backend) {
 		{"ConcurrentCAS", testConcurrentCAS},
 		{"Multi", testMulti},
 		{"CreateAll", testCreateAll},
+		{"Roots", testRoots},
 		{"WatchData", testWatchData},
 		{"WatchExists", testWatchExists},
 		{"WatchChildren", testWatchChildren},
