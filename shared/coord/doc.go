@@ -87,13 +87,13 @@
 // Nothing else fires a watch: a data watch ignores children, a children
 // watch ignores data changes of the node and of its children, and neither
 // sees grandchildren. A watch fires for changes made by any session,
-// including its own. Several changes before delivery yield one event (the
-// first kind in the order the changes happened, for the local store the kind
-// a comparison of revisions shows, where deletion wins). ZooKeeper delivers
-// watch events within a session in order; the local store polls every
-// PollInterval and delivers, per poll, in the order the watches were set.
-// Watches of the local store on an absent node can miss a node that is
-// created and deleted again within one poll.
+// including its own. Changes that happen before the event is delivered are
+// folded into that one event: ZooKeeper reports the first change; the local
+// store, which compares the node's revisions every PollInterval, reports
+// EventDeleted if the node was deleted (even if created again since), else
+// the change it watches for. The local store delivers the events of one
+// poll in the order the watches were set, and an ExistsW on an absent node
+// can miss a node created and deleted again within one poll.
 //
 // # Leader lock
 //
