@@ -53,6 +53,7 @@ type Core struct {
 	lastMutationTick int64
 	lastGroupCheck   int64
 	lastTimestampUs  int64
+	lastDataDecree   protocol.Decree // last mutation that was not an empty write
 
 	// Follower state.
 	primaryCommitted protocol.Decree
@@ -67,6 +68,10 @@ type progress struct {
 	// match is the highest decree the member reported durably logged under
 	// the current ballot.
 	match protocol.Decree
+	// retain is the decree through which the member is known to hold the
+	// log, under any ballot; the primary keeps later mutations in memory
+	// so it can send them again.
+	retain protocol.Decree
 	// committed is the member's commit point as last reported.
 	committed protocol.Decree
 	// next is the next decree to send.
@@ -301,7 +306,7 @@ func (c *Core) Advance(rd Ready) {
 	if n := len(rd.Committed); n > 0 {
 		if d := rd.Committed[n-1].Mutation.Decree; d > c.applied {
 			c.applied = d
-			c.log.compact(min(c.applied, c.log.last()))
+			c.log.compact(min(c.applied, c.log.last(), c.retainFloor()))
 		}
 	}
 }

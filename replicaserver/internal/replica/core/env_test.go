@@ -188,10 +188,10 @@ func (e *env) logDone(n *envNode, k int) error {
 func (e *env) deliver(m Message) {
 	n := e.nodes[m.To]
 	if n == nil || n.core == nil {
-		e.printf("  dropped (%s down): %s\n", m.To, m)
+		e.printf("dropped (%s down): %s\n", m.To, m)
 		return
 	}
-	e.printf("  deliver: %s\n", m)
+	e.printf("deliver: %s\n", m)
 	if err := n.core.Step(m); err != nil {
 		e.printf("  step error: %v\n", err)
 	}
@@ -218,6 +218,17 @@ func (e *env) restart(n *envNode) error {
 	c.GrantLease(math.MaxInt64)
 	n.core = c
 	return nil
+}
+
+// learn replaces n's state with a copy of src's durable state and
+// configuration, as a finished learning round does, and restarts n from it.
+func (e *env) learn(n, src *envNode) error {
+	n.applied = slices.Clone(src.applied)
+	n.durable = slices.Clone(src.durable)
+	n.pending = nil
+	n.cfg = src.cfg.Clone()
+	n.core = nil
+	return e.restart(n)
 }
 
 // stabilize runs ready, log-done and delivery rounds for the live nodes

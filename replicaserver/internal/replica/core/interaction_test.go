@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,10 +23,11 @@ import (
 //	propose n1 op=put body=a,b,c        one write per body; the token is the body
 //	ready [n1,...]                      handle each node's Ready (persist, send, apply, advance)
 //	log-done n1 [count=K]               make K pending records durable (async-log nodes)
-//	deliver-msgs [from=..] [to=..] [type=Prepare] [drop=n3] [dup]
+//	deliver-msgs [from=..] [to=..] [type=Prepare] [drop=n3] [dup] [reverse]
 //	stabilize                           ready/log-done/deliver until quiet
 //	tick n1,... [count=N]
 //	crash n1 / restart n1
+//	learn n3 from=n1                    replace n3's state by a copy of n1's (a finished learning)
 //	lease n1 expired | until=T
 //	status [n1,...]                     roles, decrees, read/write readiness
 //	applied [n1,...]                    the state machine's contents
@@ -227,9 +229,12 @@ func handle(e *env, d *datadriven.TestData) error {
 			}
 		}
 		e.net = keep
+		if d.HasArg("reverse") {
+			slices.Reverse(now)
+		}
 		for _, m := range now {
 			if contains(drop, m.To) || contains(drop, m.From) {
-				e.printf("  dropped: %s\n", m)
+				e.printf("dropped: %s\n", m)
 				continue
 			}
 			e.deliver(m)
@@ -280,6 +285,23 @@ func handle(e *env, d *datadriven.TestData) error {
 		}
 		st := n.core.Status()
 		e.printf("%s restarted: role=%s committed=%d prepared=%d applied=%d\n", n.id, st.Role, st.Committed, st.Prepared, st.Applied)
+		return nil
+
+	case "learn":
+		n, err := e.node(d.CmdArgs[0].Key)
+		if err != nil {
+			return err
+		}
+		fromID, _ := argVal(d, "from")
+		src, err := e.live(fromID)
+		if err != nil {
+			return err
+		}
+		if err := e.learn(n, src); err != nil {
+			return err
+		}
+		st := n.core.Status()
+		e.printf("%s learned from %s: role=%s committed=%d prepared=%d applied=%d\n", n.id, src.id, st.Role, st.Committed, st.Prepared, st.Applied)
 		return nil
 
 	case "lease":

@@ -29,8 +29,8 @@ func (c *Core) Propose(p Proposal) error {
 			len(p.Body), c.opts.MaxMutationBytes)
 	}
 	if len(c.queue) >= c.opts.MaxQueued {
-		return protocol.Errorf(protocol.CodeBusy, "replica %s has %d writes queued behind %d in flight",
-			c.id, len(c.queue), c.prepared-c.committed)
+		return protocol.Errorf(protocol.CodeBusy, "replica %s already has %d writes queued (limit %d) and %d mutations in flight",
+			c.id, len(c.queue), c.opts.MaxQueued, c.prepared-c.committed)
 	}
 	c.queue = append(c.queue, p)
 	return nil
@@ -75,13 +75,20 @@ func (c *Core) becomePrimary(keepTokens bool) {
 	}
 	c.prepared = c.log.last()
 	c.reconcileEnd = c.prepared
+	c.lastDataDecree = c.prepared
 	c.updateLogged()
 	if c.prepared > c.committed {
 		c.logger.Info("re-preparing uncommitted mutations", "ballot", c.cfg.Ballot,
 			"from", c.committed+1, "to", c.prepared)
 	}
+	old := c.peers
 	c.peers = map[string]*progress{}
 	c.syncPeers()
+	for n, pr := range c.peers {
+		if o := old[n]; o != nil {
+			pr.retain = max(pr.retain, o.retain)
+		}
+	}
 	c.lastMutationTick = c.now
 	c.broadcastGroupCheck()
 	if n, q := c.cfg.Members(), c.opts.writeQuorum(); n < q {
@@ -108,9 +115,11 @@ func (c *Core) syncPeers() {
 			c.peers[l.Node] = pr
 		}
 		if pr.start != l.StartDecree {
+			// The learner copied everything below its start decree.
 			pr.start = l.StartDecree
 			pr.next = max(c.committed+1, l.StartDecree)
 			pr.match = 0
+			pr.retain = max(0, l.StartDecree-1)
 			pr.progressTick = c.now
 		}
 	}
@@ -221,6 +230,9 @@ func (c *Core) prepareQueued() {
 		c.appendEntry(entry{m: m, tokens: tokens})
 		c.prepared = m.Decree
 		c.lastMutationTick = c.now
+		if m.Updates[0].Op != protocol.OpEmpty {
+			c.lastDataDecree = m.Decree
+		}
 		for _, pr := range c.sortedPeers() {
 			c.sendPrepares(pr)
 		}
@@ -259,7 +271,7 @@ func (c *Core) tickPrimary() {
 		if !pr.learner && stalled >= int64(c.opts.PrepareTimeoutTicks) {
 			c.proposeRemoval(pr, protocol.CodeTimeout)
 		}
-		if c.now-max(pr.progressTick, pr.resendTick) >= int64(c.opts.ResendTicks) {
+		if !pr.removalProposed && c.now-max(pr.progressTick, pr.resendTick) >= int64(c.opts.ResendTicks) {
 			pr.resendTick = c.now
 			pr.next = pr.match + 1
 			c.sendPrepares(pr)
@@ -269,15 +281,17 @@ func (c *Core) tickPrimary() {
 }
 
 // maybeEmptyWrite queues an empty write when the primary has been idle long
-// enough and some member's commit point lags, so the commit point reaches
-// every member through the prepare.
+// enough and some member has not committed the last write carrying data, so
+// the commit point reaches every member through the prepare. (The empty
+// write itself is left for the next group check, else every empty write
+// would call for another.)
 func (c *Core) maybeEmptyWrite() {
 	if len(c.queue) > 0 || c.prepared != c.committed || c.committed < c.reconcileEnd ||
 		c.now-c.lastMutationTick < int64(c.opts.IdleEmptyWriteTicks) || c.writable() != nil {
 		return
 	}
 	for _, pr := range c.peers {
-		if pr.active() && pr.committed < c.committed {
+		if pr.active() && pr.committed < c.lastDataDecree {
 			c.queue = append(c.queue, Proposal{Op: protocol.OpEmpty, TimestampUs: c.lastTimestampUs})
 			c.lastMutationTick = c.now
 			return
@@ -314,12 +328,35 @@ func (c *Core) stepAck(m Message) {
 		}
 		return
 	}
+	pr.retain = max(pr.retain, min(m.LastPrepared, c.prepared))
 	if lp := min(m.LastPrepared, c.prepared); lp > pr.match {
 		pr.match = lp
 		pr.progressTick = c.now
 	}
 	pr.committed = max(pr.committed, m.LastCommitted)
 	c.maybeCommit()
+}
+
+// retainFloor returns the highest decree the primary may drop from memory
+// without starving a member that still needs it. A member more than four
+// windows behind is proposed for removal instead (it must learn again).
+func (c *Core) retainFloor() protocol.Decree {
+	floor := c.applied
+	if c.role != RolePrimary {
+		return floor
+	}
+	limit := 4 * protocol.Decree(c.opts.MaxInFlight)
+	for _, pr := range c.sortedPeers() {
+		if !pr.active() || pr.removalProposed {
+			continue
+		}
+		if c.applied-pr.retain > limit {
+			c.proposeRemoval(pr, protocol.CodeTimeout)
+			continue
+		}
+		floor = min(floor, pr.retain)
+	}
+	return floor
 }
 
 // becomeStale makes the replica inactive after a peer revealed a ballot
