@@ -127,13 +127,15 @@ func New(opts Options, st State) (*Core, error) {
 	c.setCfg(st.Config)
 	c.handedOut = c.applied
 	c.committed = max(st.Applied, st.Committed)
+	firstCur := true
 	for d := lg.first; d <= lg.last(); d++ {
 		m := lg.get(d).m
 		c.committed = max(c.committed, min(m.LastCommitted, lg.last()))
-		if m.Ballot == c.cfg.Ballot {
-			// A replica accepts records of its current ballot only above its
-			// commit point, so everything below the first one was committed.
+		if m.Ballot == c.cfg.Ballot && firstCur {
+			// A replica takes the first record of a ballot right above its
+			// commit point, so everything below it was committed.
 			c.committed = max(c.committed, d-1)
+			firstCur = false
 		}
 	}
 	if c.committed > lg.last() {

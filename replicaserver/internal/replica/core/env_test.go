@@ -25,6 +25,7 @@ type env struct {
 	// onApply and onReply observe what the loop sees (randomized test).
 	onApply func(n *envNode, a Apply)
 	onReply func(n *envNode, r Reply)
+	onProp  func(n *envNode, p ConfigProposal)
 }
 
 type envNode struct {
@@ -109,6 +110,9 @@ func (e *env) processReady(n *envNode) bool {
 	e.printf("%s ready:\n", n.id)
 	if rd.State != nil {
 		e.printf("  state: %s role=%s\n", rd.State.Config, rd.State.Role)
+		if rd.State.Config.Ballot < n.cfg.Ballot {
+			e.fail("%s persists ballot %d after %d", n.id, rd.State.Config.Ballot, n.cfg.Ballot)
+		}
 		n.cfg = rd.State.Config.Clone()
 	}
 	for _, m := range rd.Entries {
@@ -145,6 +149,9 @@ func (e *env) processReady(n *envNode) bool {
 	}
 	for _, p := range rd.ConfigProposals {
 		e.printf("  propose-config: %s %s -> %s reason=%s\n", p.Type, p.Node, p.Config, p.Reason)
+		if e.onProp != nil {
+			e.onProp(n, p)
+		}
 	}
 	for _, r := range rd.Replies {
 		e.printf("  reply: %v %v\n", r.Token, r.Err)
@@ -198,9 +205,13 @@ func (e *env) deliver(m Message) {
 	e.checkBallot(n)
 }
 
+// crash loses everything the node had not persisted, including a
+// configuration it had not yet handed out in Ready.State (it never acted on
+// it, so forgetting it is like never having received it).
 func (e *env) crash(n *envNode) {
 	n.core = nil
 	n.pending = nil
+	n.maxBallot = n.cfg.Ballot
 }
 
 func (e *env) restart(n *envNode) error {
@@ -226,8 +237,9 @@ func (e *env) learn(n, src *envNode) error {
 	n.applied = slices.Clone(src.applied)
 	n.durable = slices.Clone(src.durable)
 	n.pending = nil
-	n.cfg = src.cfg.Clone()
+	n.cfg = src.core.Status().Config
 	n.core = nil
+	n.maxBallot = n.cfg.Ballot
 	return e.restart(n)
 }
 
