@@ -65,7 +65,7 @@ type sim struct {
 	appliedAt map[string]protocol.Decree
 	next      int
 	refused   map[protocol.ErrorCode]int
-	dropPct   int // share of deliveries that lose the message instead
+	dropPct   int  // share of deliveries that lose the message instead
 	trace     bool // keep the event log (debugging)
 	stats     struct{ proposed, acked, failed, unknown, dropped, dups, crashes, failovers, removals, readds int }
 }
