@@ -71,9 +71,9 @@ func (c *Core) stepFromPrimary(m Message) error {
 }
 
 // accept takes a prepare of the current ballot. Prepares are logged in
-// decree order: one that arrives ahead of a gap waits in memory (up to
-// MaxBufferedPrepares above the last accepted decree; beyond that it is
-// dropped and the primary's resend brings it again). It reports whether the
+// decree order: one that arrives ahead of a gap waits in memory. A prepare
+// more than MaxBufferedPrepares above the commit point is dropped; the
+// primary's resend brings it again. It reports whether the
 // prepare was already durably logged, so it can be acknowledged at once.
 func (c *Core) accept(m *protocol.Mutation) bool {
 	d := m.Decree
@@ -81,11 +81,14 @@ func (c *Core) accept(m *protocol.Mutation) bool {
 	case d <= c.prepared:
 		// Same ballot and decree means the same mutation: a duplicate.
 		return d <= c.logged
+	case d-c.committed > protocol.Decree(c.opts.MaxBufferedPrepares):
+		// Too far ahead of the commit point: drop it rather than grow
+		// without bound; the primary's resend brings it again.
 	case d == c.prepared+1:
 		c.appendEntry(entry{m: m})
 		c.prepared = d
 		c.drainBuffered()
-	case d-c.prepared <= protocol.Decree(c.opts.MaxBufferedPrepares):
+	default:
 		c.buffered[d] = m
 	}
 	return false

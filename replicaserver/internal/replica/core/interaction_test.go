@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,21 +33,29 @@ import (
 //	status [n1,...]                     roles, decrees, read/write readiness
 //	applied [n1,...]                    the state machine's contents
 func TestInteraction(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
-		var e *env
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			if e == nil {
-				e = newEnv(func(format string, args ...any) {
-					t.Helper()
-					t.Fatalf("%s: invariant: %s", d.Pos, fmt.Sprintf(format, args...))
-				})
-			}
-			e.out.Reset()
-			if err := handle(e, d); err != nil {
-				e.printf("error: %v\n", err)
-			}
-			return e.out.String()
-		})
+	paths, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no scenario scripts: %v", err)
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) { runScenario(t, path) })
+	}
+}
+
+// runScenario runs one script against a fresh environment.
+func runScenario(t *testing.T, path string) {
+	var pos string
+	e := newEnv(func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("%s: invariant: %s", pos, fmt.Sprintf(format, args...))
+	})
+	datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+		pos = d.Pos
+		e.out.Reset()
+		if err := handle(e, d); err != nil {
+			e.printf("error: %v\n", err)
+		}
+		return e.out.String()
 	})
 }
 

@@ -30,8 +30,11 @@ type Options struct {
 	// MaxMutationBytes bounds the summed body size of one mutation; a single
 	// write larger than this is refused with CodeMessageTooLarge. Default 4 MiB.
 	MaxMutationBytes int
-	// MaxBufferedPrepares bounds the prepares a secondary holds in memory
-	// while waiting for an earlier one to fill a gap. Default 256.
+	// MaxBufferedPrepares bounds how far above its commit point a secondary
+	// or learner accepts prepares, and so the prepares it holds in memory
+	// while waiting for an earlier one to fill a gap. Prepares beyond it are
+	// dropped and come again with the primary's resend. It should be at least
+	// twice the primary's MaxInFlight. Default 256.
 	MaxBufferedPrepares int
 
 	// GroupCheckTicks is the interval between the primary's group checks.
