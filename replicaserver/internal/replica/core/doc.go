@@ -14,26 +14,26 @@
 // or group check from the new primary; learner lists may change under the
 // same ballot.
 //
-//	                    names it learner
-//	     +----------+ -------------------> +---------+
-//	     |          | <------------------- | learner |
-//	     | inactive |      drops it        +---------+
-//	     |          |                           | names it secondary
-//	     +----------+   names it secondary      v
-//	      ^  ^   |  ---------------------> +-----------+
-//	      |  |   |                         |           |
-//	      |  +---|------------------------ | secondary |
-//	      |      |        drops it         |           |
-//	      |      |                         +-----------+
-//	      |      | names it primary          |     ^
-//	      |      v                           |     | names another primary
-//	      |  +---------+ <-------------------+     |
-//	      |  |         |   names it primary        |
-//	      |  | primary | --------------------------+
-//	      |  |         | --+
-//	      |  +---------+ <-+ higher ballot, still primary
-//	      |       |
-//	      +-------+ drops it, or a peer answers with a higher ballot (stale)
+//	               names it learner
+//	+----------+ -------------------> +---------+
+//	|          | <------------------- | learner |
+//	| inactive |      drops it        +---------+
+//	|          |                           | names it secondary
+//	+----------+   names it secondary      v
+//	 ^  ^   |  ---------------------> +-----------+
+//	 |  |   |                         |           |
+//	 |  +---|------------------------ | secondary |
+//	 |      |        drops it         |           |
+//	 |      |                         +-----------+
+//	 |      | names it primary          |     ^
+//	 |      v                           |     | names another primary
+//	 |  +---------+ <-------------------+     |
+//	 |  |         |   names it primary        |
+//	 |  | primary | --------------------------+
+//	 |  |         | --+
+//	 |  +---------+ <-+ higher ballot, still primary
+//	 |       |
+//	 +-------+ drops it, or a peer answers with a higher ballot (stale)
 //
 // Becoming primary under a new ballot (including staying primary) re-stamps
 // every logged mutation above the commit point with the new ballot,
