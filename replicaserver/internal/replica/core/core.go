@@ -81,6 +81,7 @@ type progress struct {
 	progressTick    int64
 	resendTick      int64
 	removalProposed bool
+	removalTick     int64 // when the removal was last proposed
 }
 
 // New returns a Core for the replica opts.ID restored from st. A replica

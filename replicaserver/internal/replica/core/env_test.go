@@ -18,6 +18,7 @@ type env struct {
 	order []string
 	net   []Message
 	out   strings.Builder
+	quiet bool // print nothing (benchmarks, randomized runs)
 	// truth maps each decree ever applied anywhere to its updates, so any
 	// two replicas applying different writes at one decree are caught.
 	truth map[protocol.Decree]string
@@ -46,7 +47,11 @@ func newEnv(fail func(format string, args ...any)) *env {
 	return &env{nodes: map[string]*envNode{}, truth: map[protocol.Decree]string{}, fail: fail}
 }
 
-func (e *env) printf(format string, args ...any) { fmt.Fprintf(&e.out, format, args...) }
+func (e *env) printf(format string, args ...any) {
+	if !e.quiet {
+		fmt.Fprintf(&e.out, format, args...)
+	}
+}
 
 func (e *env) addNode(id string, opts Options, st State) error {
 	if _, ok := e.nodes[id]; ok {

@@ -299,11 +299,15 @@ func (c *Core) maybeEmptyWrite() {
 	}
 }
 
+// proposeRemoval asks the meta server to remove pr, again every
+// PrepareTimeoutTicks while the member stays in the configuration (the
+// proposal may have been lost on its way).
 func (c *Core) proposeRemoval(pr *progress, reason protocol.ErrorCode) {
-	if pr.removalProposed {
+	if pr.removalProposed && c.now-pr.removalTick < int64(c.opts.PrepareTimeoutTicks) {
 		return
 	}
 	pr.removalProposed = true
+	pr.removalTick = c.now
 	p := ConfigProposal{Type: ConfigRemove, Node: pr.node, Config: c.cfg.without(pr.node), Reason: reason}
 	c.logger.Warn("proposing member removal", "ballot", c.cfg.Ballot, "member", pr.node, "reason", reason.String())
 	c.cfgProps = append(c.cfgProps, p)

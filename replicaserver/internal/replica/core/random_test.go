@@ -37,6 +37,7 @@ func TestRandomized(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			s := newSim(t, uint64(seed))
 			s.trace = traceSeed >= 0
+			s.e.quiet = !s.trace
 			s.run(steps)
 		})
 	}

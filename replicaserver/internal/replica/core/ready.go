@@ -62,7 +62,8 @@ func (c ConfigChange) String() string {
 
 // ConfigProposal asks the meta server for a configuration change. The primary
 // keeps waiting for the member until the meta answers with a new
-// configuration (through SetConfig) or the member recovers.
+// configuration (through SetConfig), and proposes again every
+// PrepareTimeoutTicks meanwhile.
 type ConfigProposal struct {
 	Type ConfigChange
 	Node string
