@@ -117,7 +117,7 @@ func (c *Core) syncPeers() {
 		if pr.start != l.StartDecree {
 			// The learner copied everything below its start decree.
 			pr.start = l.StartDecree
-			pr.next = max(c.committed+1, l.StartDecree)
+			pr.next = l.StartDecree
 			pr.match = 0
 			pr.retain = max(0, l.StartDecree-1)
 			pr.progressTick = c.now
