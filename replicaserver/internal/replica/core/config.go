@@ -23,8 +23,8 @@ const (
 	// applies what the primary reports committed.
 	RoleSecondary
 	// RoleLearner is a potential secondary: it copies state out of band and
-	// then receives prepares from its start decree on, but its
-	// acknowledgements do not count for commit.
+	// then receives prepares from its start decree on; from there on its
+	// acknowledgements count for commit like a secondary's.
 	RoleLearner
 )
 
@@ -136,18 +136,13 @@ func (c Config) sameMembers(o Config) bool {
 	return c.Primary == o.Primary && slices.Equal(c.Secondaries, o.Secondaries)
 }
 
-// without returns a copy of c with node removed from the secondaries and
-// learners and the ballot increased by one.
+// without returns the meta server's part of c (no learners) with node
+// removed from the secondaries and the ballot increased by one.
 func (c Config) without(node string) Config {
 	n := Config{Ballot: c.Ballot + 1, Primary: c.Primary}
 	for _, s := range c.Secondaries {
 		if s != node {
 			n.Secondaries = append(n.Secondaries, s)
-		}
-	}
-	for _, l := range c.Learners {
-		if l.Node != node {
-			n.Learners = append(n.Learners, l)
 		}
 	}
 	return n

@@ -229,7 +229,9 @@ func (c *Core) applyConfig(cfg Config) {
 		case c.role == RolePrimary:
 			c.syncPeers()
 		case c.staleBallot == 0:
-			if r := cfg.RoleOf(c.id); r != c.role {
+			// Only a new ballot makes a primary (a restarted primary waits
+			// for one); learners come and go under the same ballot.
+			if r := cfg.RoleOf(c.id); r != c.role && r != RolePrimary {
 				c.role = r
 				c.resetFollower()
 			}

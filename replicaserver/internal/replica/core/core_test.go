@@ -98,6 +98,9 @@ func TestRestartedPrimary(t *testing.T) {
 	if err := c.SetConfig(Config{Ballot: 1, Primary: "n1", Secondaries: []string{"n2"}}); err != nil || c.Role() != RoleInactive {
 		t.Fatalf("same ballot: err=%v role=%s, want still inactive", err, c.Role())
 	}
+	if err := c.SetConfig(Config{Ballot: 1, Primary: "n1", Secondaries: []string{"n2"}, Learners: []Learner{{"n3", 0}}}); err != nil || c.Role() != RoleInactive {
+		t.Fatalf("same ballot, new learner: err=%v role=%s, want still inactive", err, c.Role())
+	}
 	if err := c.SetConfig(Config{Ballot: 2, Primary: "n1", Secondaries: []string{"n2"}}); err != nil || c.Role() != RolePrimary {
 		t.Fatalf("new ballot: err=%v role=%s, want primary", err, c.Role())
 	}

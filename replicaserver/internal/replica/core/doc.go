@@ -56,8 +56,10 @@
 // mutation (up to MaxMutationUpdates and MaxMutationBytes), a non-idempotent
 // write gets its own. Each mutation is logged locally and prepared to every
 // secondary, and to every learner from its start decree on, in parallel. It
-// commits when the primary and every secondary have logged it durably
-// (learners do not count). The commit point reaches the members on later
+// commits when the primary, every secondary and every learner past its start
+// decree have logged it durably. (A learner holds everything below its start
+// decree from its copy, so the meta server may upgrade it to secondary at any
+// time without it missing a committed mutation.) The commit point reaches the members on later
 // prepares, on group checks every GroupCheckTicks, and, when the primary has
 // been idle IdleEmptyWriteTicks while a member has not committed the last
 // write carrying data, through an empty write.
@@ -69,10 +71,13 @@
 //
 // A member that has not acknowledged progress for ResendTicks gets its
 // unacknowledged prepares again; after PrepareTimeoutTicks, or at once when
-// it answers with an error, the primary proposes its removal to the meta
-// server (Ready.ConfigProposals) and keeps waiting until a new configuration
-// arrives. A peer that answers with a higher ballot makes the primary
-// inactive (stale): the loop should fetch the current configuration.
+// it answers with an error, the primary proposes the removal of a secondary
+// to the meta server (Ready.ConfigProposals, repeated every
+// PrepareTimeoutTicks) and keeps waiting until a new configuration arrives;
+// a learner it simply drops from its own configuration (Ready.State), and the
+// learner has to learn again. A peer that answers with a higher ballot makes
+// the primary inactive (stale): the loop should fetch the current
+// configuration.
 //
 // Followers (secondaries and learners) log prepares in decree order. A
 // prepare that arrives ahead of a gap waits in memory (bounded by

@@ -236,11 +236,16 @@ func (e *env) restart(n *envNode) error {
 	return nil
 }
 
-// learn replaces n's state with a copy of src's durable state and
-// configuration, as a finished learning round does, and restarts n from it.
+// learn replaces n's state with a copy of src's, as a finished learning
+// round does: src's state machine (a checkpoint) plus the mutations src
+// holds above it (its prepare list), and src's configuration. n restarts
+// from the copy.
 func (e *env) learn(n, src *envNode) error {
 	n.applied = slices.Clone(src.applied)
-	n.durable = slices.Clone(src.durable)
+	n.durable = nil
+	for d := src.core.log.first; d <= src.core.log.last(); d++ {
+		n.durable = append(n.durable, src.core.log.get(d).m)
+	}
 	n.pending = nil
 	n.cfg = src.core.Status().Config
 	n.core = nil

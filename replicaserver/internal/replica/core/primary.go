@@ -1,6 +1,8 @@
 package core
 
 import (
+	"slices"
+
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
 
@@ -164,8 +166,15 @@ func (c *Core) sendPrepares(pr *progress) {
 	}
 	pr.next = max(pr.next, c.log.first)
 	for ; pr.next <= c.prepared; pr.next++ {
-		e := c.log.get(pr.next)
-		c.send(Message{Type: MsgPrepare, To: pr.node, Ballot: c.cfg.Ballot, Mutation: e.m,
+		m := c.log.get(pr.next).m
+		if m.Ballot != c.cfg.Ballot {
+			// A committed mutation from an older ballot, for a member that
+			// lags: it travels under the current ballot like any other.
+			cp := *m
+			cp.Ballot = c.cfg.Ballot
+			m = &cp
+		}
+		c.send(Message{Type: MsgPrepare, To: pr.node, Ballot: c.cfg.Ballot, Mutation: m,
 			Config: c.cfgMsg, LastCommitted: c.committed})
 	}
 }
@@ -241,13 +250,19 @@ func (c *Core) prepareQueued() {
 	// do here, maybeCommit runs on LogDone.
 }
 
-// maybeCommit moves the commit point to the highest decree the primary and
-// every secondary have durably logged.
+// maybeCommit moves the commit point to the highest decree the primary,
+// every secondary and every learner past its start decree have durably
+// logged. (A learner holds everything below its start decree from its copy;
+// counting it from there on is what lets the meta server upgrade it at any
+// time without it missing a committed mutation.)
 func (c *Core) maybeCommit() {
 	newC := c.logged
 	for _, pr := range c.peers {
-		if !pr.learner {
+		switch {
+		case !pr.learner:
 			newC = min(newC, pr.match)
+		case pr.active():
+			newC = min(newC, max(pr.match, pr.start-1))
 		}
 	}
 	if newC > c.committed {
@@ -259,16 +274,16 @@ func (c *Core) tickPrimary() {
 	if !c.leaseValid() {
 		c.failQueued(protocol.CodeLeaseExpired, "lease expired")
 	}
-	if c.now-c.lastGroupCheck >= int64(c.opts.GroupCheckTicks) {
-		c.broadcastGroupCheck()
-	}
 	for _, pr := range c.sortedPeers() {
 		if !pr.active() || pr.match >= c.prepared {
 			pr.progressTick = c.now
 			continue
 		}
-		stalled := c.now - pr.progressTick
-		if !pr.learner && stalled >= int64(c.opts.PrepareTimeoutTicks) {
+		if c.now-pr.progressTick >= int64(c.opts.PrepareTimeoutTicks) {
+			if pr.learner {
+				c.dropLearner(pr, protocol.CodeTimeout)
+				continue
+			}
 			c.proposeRemoval(pr, protocol.CodeTimeout)
 		}
 		if !pr.removalProposed && c.now-max(pr.progressTick, pr.resendTick) >= int64(c.opts.ResendTicks) {
@@ -276,6 +291,9 @@ func (c *Core) tickPrimary() {
 			pr.next = pr.match + 1
 			c.sendPrepares(pr)
 		}
+	}
+	if c.now-c.lastGroupCheck >= int64(c.opts.GroupCheckTicks) {
+		c.broadcastGroupCheck()
 	}
 	c.maybeEmptyWrite()
 }
@@ -313,6 +331,20 @@ func (c *Core) proposeRemoval(pr *progress, reason protocol.ErrorCode) {
 	c.cfgProps = append(c.cfgProps, p)
 }
 
+// dropLearner gives up on a learner that failed a prepare or fell behind:
+// learners are the primary's own business, so it removes it from its
+// configuration (reported in Ready.State) without asking the meta server.
+// The learner has to learn again.
+func (c *Core) dropLearner(pr *progress, reason protocol.ErrorCode) {
+	c.logger.Warn("dropping learner", "ballot", c.cfg.Ballot, "learner", pr.node, "reason", reason.String())
+	cfg := c.cfg.Clone()
+	cfg.Learners = slices.DeleteFunc(cfg.Learners, func(l Learner) bool { return l.Node == pr.node })
+	c.setCfg(cfg)
+	delete(c.peers, pr.node)
+	c.stateChanged = true
+	c.maybeCommit()
+}
+
 // stepAck handles a prepare or group-check ack at the primary.
 func (c *Core) stepAck(m Message) {
 	if m.Ballot > max(c.cfg.Ballot, c.staleBallot) {
@@ -327,7 +359,11 @@ func (c *Core) stepAck(m Message) {
 		return
 	}
 	if m.Err != protocol.CodeOK {
-		if m.Err != protocol.CodeStaleBallot {
+		switch {
+		case m.Err == protocol.CodeStaleBallot:
+		case pr.learner:
+			c.dropLearner(pr, m.Err)
+		default:
 			c.proposeRemoval(pr, m.Err)
 		}
 		return
@@ -355,7 +391,11 @@ func (c *Core) retainFloor() protocol.Decree {
 			continue
 		}
 		if c.applied-pr.retain > limit {
-			c.proposeRemoval(pr, protocol.CodeTimeout)
+			if pr.learner {
+				c.dropLearner(pr, protocol.CodeTimeout)
+			} else {
+				c.proposeRemoval(pr, protocol.CodeTimeout)
+			}
 			continue
 		}
 		floor = min(floor, pr.retain)

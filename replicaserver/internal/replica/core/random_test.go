@@ -66,9 +66,10 @@ type sim struct {
 	appliedAt map[string]protocol.Decree
 	next      int
 	refused   map[protocol.ErrorCode]int
-	dropPct   int  // share of deliveries that lose the message instead
+	dropPct   int // share of deliveries that lose the message instead
+	learner   string
 	trace     bool // keep the event log (debugging)
-	stats     struct{ proposed, acked, failed, unknown, dropped, dups, crashes, failovers, removals, readds int }
+	stats     struct{ proposed, acked, failed, unknown, dropped, dups, crashes, failovers, removals, readds, learners int }
 }
 
 func newSim(t *testing.T, seed uint64) *sim {
@@ -241,8 +242,10 @@ func (s *sim) step() {
 		s.metaRemovals()
 	case r < 981:
 		s.failover()
-	case r < 998:
+	case r < 993:
 		s.readd()
+	case r < 998:
+		s.upgrade()
 	default:
 		if s.liveNode(s.meta.Primary) == nil {
 			s.failover()
@@ -309,14 +312,14 @@ func (s *sim) restartOne() {
 }
 
 // rejoin tells a restarted member the current configuration. A restarted
-// primary of a group with other members waits for a new ballot, which the
-// meta server issues when it notices the restart.
+// primary of a group with other members (or learners) waits for a new
+// ballot, which the meta server issues when it notices the restart.
 func (s *sim) rejoin(n *envNode) {
 	switch s.meta.RoleOf(n.id) {
 	case RoleInactive:
 		return
 	case RolePrimary:
-		if s.meta.Members() > 1 {
+		if n.core.Role() != RolePrimary {
 			s.meta.Ballot++
 			s.e.printf("meta: primary %s restarted -> %s\n", n.id, s.meta)
 			s.props = nil
@@ -375,7 +378,7 @@ func (s *sim) failover() {
 // finished learning) and the meta server makes it a secondary.
 func (s *sim) readd() {
 	p := s.liveNode(s.meta.Primary)
-	if p == nil || p.core.Role() != RolePrimary || s.meta.Members() >= 3 {
+	if p == nil || p.core.Role() != RolePrimary || s.meta.Members() >= 3 || s.learner != "" {
 		return
 	}
 	var cands []*envNode
@@ -391,9 +394,39 @@ func (s *sim) readd() {
 	if err := s.e.learn(n, p); err != nil {
 		s.fatalf("learn %s from %s: %v", n.id, p.id, err)
 	}
+	if s.rng.IntN(2) == 0 {
+		// Through the learner stage: the primary prepares to n from the
+		// decree after its copy, and the meta server upgrades it later.
+		cfg := p.core.Status().Config
+		cfg.Learners = []Learner{{Node: n.id, StartDecree: n.core.log.last() + 1}}
+		if err := p.core.SetConfig(cfg); err != nil {
+			s.fatalf("add learner %s: %v", n.id, err)
+		}
+		s.e.printf("primary %s: learner %s from %d\n", p.id, n.id, cfg.Learners[0].StartDecree)
+		s.learner = n.id
+		s.stats.learners++
+		return
+	}
 	s.meta = Config{Ballot: s.meta.Ballot + 1, Primary: s.meta.Primary, Secondaries: append(slices.Clone(s.meta.Secondaries), n.id)}
 	s.e.printf("meta: %s learned from %s -> %s\n", n.id, p.id, s.meta)
 	s.stats.readds++
+	s.props = nil
+	s.push()
+}
+
+// upgrade makes the learner a secondary, if the primary still has it.
+func (s *sim) upgrade() {
+	if s.learner == "" {
+		return
+	}
+	id := s.learner
+	s.learner = ""
+	p := s.liveNode(s.meta.Primary)
+	if p == nil || s.liveNode(id) == nil || p.core.Status().Config.RoleOf(id) != RoleLearner {
+		return
+	}
+	s.meta = Config{Ballot: s.meta.Ballot + 1, Primary: s.meta.Primary, Secondaries: append(slices.Clone(s.meta.Secondaries), id)}
+	s.e.printf("meta: upgrade learner %s -> %s\n", id, s.meta)
 	s.props = nil
 	s.push()
 }
@@ -433,6 +466,9 @@ func (s *sim) heal() {
 		}
 		s.e.stabilize()
 		s.metaRemovals()
+		if round%8 == 7 {
+			s.upgrade()
+		}
 		if s.meta.Members() < 3 {
 			s.readd()
 		}

@@ -48,8 +48,8 @@ type Reply struct {
 type ConfigChange uint8
 
 const (
-	// ConfigRemove removes a secondary or learner that failed a prepare or
-	// did not acknowledge in time.
+	// ConfigRemove removes a secondary that failed a prepare or did not
+	// acknowledge in time.
 	ConfigRemove ConfigChange = iota + 1
 )
 
@@ -67,8 +67,8 @@ func (c ConfigChange) String() string {
 type ConfigProposal struct {
 	Type ConfigChange
 	Node string
-	// Config is the proposed configuration: the current one with Node
-	// removed and the ballot increased by one.
+	// Config is the proposed configuration: the current one with Node (and
+	// the primary's learners) removed and the ballot increased by one.
 	Config Config
 	// Reason is CodeTimeout when the member did not acknowledge in time, or
 	// the error code the member answered with.
