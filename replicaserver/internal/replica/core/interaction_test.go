@@ -347,7 +347,7 @@ func handle(e *env, d *datadriven.TestData) error {
 			} else {
 				e.printf(" read=ok")
 			}
-			if err := n.core.writable(); err != nil {
+			if err := n.core.CanWrite(); err != nil {
 				e.printf(" write=%s", errString(err))
 			} else {
 				e.printf(" write=ok")

@@ -38,6 +38,10 @@ func (c *Core) Propose(p Proposal) error {
 	return nil
 }
 
+// CanWrite reports whether Propose would take a write now (queue space
+// aside): nil, or the *protocol.Error Propose would return.
+func (c *Core) CanWrite() error { return c.writable() }
+
 // writable returns why the replica cannot take writes now, or nil.
 func (c *Core) writable() error {
 	if c.role != RolePrimary {
