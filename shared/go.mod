@@ -2,7 +2,10 @@ module github.com/pegasus-go/pegasus/shared
 
 go 1.26.0
 
-require github.com/smallnest/rpcx v1.9.1
+require (
+	github.com/smallnest/rpcx v1.9.1
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	github.com/akutz/memconn v0.1.0 // indirect
@@ -51,7 +54,6 @@ require (
 	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	github.com/xtaci/kcp-go v5.4.20+incompatible // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	go.uber.org/mock v0.5.0 // indirect
 	golang.org/x/crypto v0.32.0 // indirect
 	golang.org/x/exp v0.0.0-20250128144449-3edf0e91c1ae // indirect
@@ -62,5 +64,4 @@ require (
 	golang.org/x/text v0.21.0 // indirect
 	golang.org/x/tools v0.29.0 // indirect
 	google.golang.org/protobuf v1.36.4 // indirect
-	gopkg.in/check.v1 v1.0.0-20180628173108-788fd7840127 // indirect
 )
