@@ -84,8 +84,15 @@ type frameRules struct {
 	msgType rpcxproto.MessageType
 }
 
+// violation builds the error for a frame whose 12-byte header (and so its
+// sequence number) was read.
+func violation(h []byte, code protocol.ErrorCode, format string, args ...any) error {
+	return &frameViolation{code: code, msg: fmt.Sprintf(format, args...),
+		seq: binary.BigEndian.Uint64(h[4:12]), seqKnown: true}
+}
+
 // checkHeader validates the 16-byte frame prefix and returns the length of
-// the rest of the frame. It never allocates more than the violation itself.
+// the rest of the frame. It allocates nothing unless the frame is refused.
 func (r *frameRules) checkHeader(h []byte) (int, error) {
 	if len(h) < frameHeaderLen {
 		return 0, &frameViolation{code: protocol.CodeInvalidArgument,
@@ -95,96 +102,88 @@ func (r *frameRules) checkHeader(h []byte) (int, error) {
 		return 0, &frameViolation{code: protocol.CodeInvalidArgument,
 			msg: fmt.Sprintf("bad magic number 0x%02x (want 0x%02x): not an rpcx frame", h[0], rpcxproto.MagicNumber())}
 	}
-	v := &frameViolation{code: protocol.CodeInvalidArgument, seq: binary.BigEndian.Uint64(h[4:12]), seqKnown: true}
-	fail := func(format string, args ...any) (int, error) {
-		v.msg = fmt.Sprintf(format, args...)
-		return 0, v
-	}
+	const bad = protocol.CodeInvalidArgument
 	if h[1] != frameProtocolVersion {
-		return fail("unsupported protocol version %d (want %d)", h[1], frameProtocolVersion)
+		return 0, violation(h, bad, "unsupported protocol version %d (want %d)", h[1], frameProtocolVersion)
 	}
 	flags := h[2]
 	msgType := rpcxproto.MessageType(flags >> 7)
 	if msgType != r.msgType {
-		return fail("got a %s frame, want a %s", messageTypeName(msgType), messageTypeName(r.msgType))
+		return 0, violation(h, bad, "got a %s frame, want a %s", messageTypeName(msgType), messageTypeName(r.msgType))
 	}
 	if flags&0x40 != 0 {
-		return fail("heartbeat frames are not accepted")
+		return 0, violation(h, bad, "heartbeat frames are not accepted")
 	}
 	if flags&0x20 != 0 {
-		return fail("one-way frames are not accepted")
+		return 0, violation(h, bad, "one-way frames are not accepted")
 	}
 	if ct := (flags & 0x1C) >> 2; ct != byte(rpcxproto.None) {
-		return fail("compressed frames are refused (compress type %d); send payloads uncompressed", ct)
+		return 0, violation(h, bad, "compressed frames are refused (compress type %d); send payloads uncompressed", ct)
 	}
 	status := rpcxproto.MessageStatusType(flags & 0x03)
 	switch {
 	case r.msgType == rpcxproto.Request && status != rpcxproto.Normal:
-		return fail("request frame with status %d, want 0 (normal)", status)
+		return 0, violation(h, bad, "request frame with status %d, want 0 (normal)", status)
 	case status > rpcxproto.Error:
-		return fail("unknown message status %d", status)
+		return 0, violation(h, bad, "unknown message status %d", status)
 	}
 	if st := rpcxproto.SerializeType(h[3] >> 4); st != SerializeType {
-		return fail("serialize type %d is not accepted (want %d, the protocol.Message codec)", st, SerializeType)
+		return 0, violation(h, bad, "serialize type %d is not accepted (want %d, the protocol.Message codec)", st, SerializeType)
 	}
 	total := binary.BigEndian.Uint32(h[12:16])
 	if uint64(total) > uint64(r.maxBytes) {
-		v.code = protocol.CodeMessageTooLarge
-		return fail("frame of %d bytes exceeds max_message_bytes %d", total, r.maxBytes)
+		return 0, violation(h, protocol.CodeMessageTooLarge, "frame of %d bytes exceeds max_message_bytes %d", total, r.maxBytes)
 	}
 	if total < 16 {
-		return fail("frame of %d bytes is shorter than its four 4-byte length fields", total)
+		return 0, violation(h, bad, "frame of %d bytes is shorter than its four 4-byte length fields", total)
 	}
 	return int(total), nil
 }
 
+// The four length-prefixed sections of a frame body, in order, with the
+// size limit of each (0: bounded only by the frame).
+var frameSections = [4]struct {
+	name  string
+	limit int
+}{
+	{"service path", maxNameBytes},
+	{"service method", maxNameBytes},
+	{"metadata", maxMetadataBytes},
+	{"payload", 0},
+}
+
 // checkBody validates the body (everything after the 16-byte prefix) of a
-// frame whose header passed checkHeader.
+// frame whose header passed checkHeader. It allocates nothing unless the
+// frame is refused.
 func (r *frameRules) checkBody(h, body []byte) error {
-	v := &frameViolation{code: protocol.CodeInvalidArgument, seq: binary.BigEndian.Uint64(h[4:12]), seqKnown: true}
-	fail := func(format string, args ...any) error {
-		v.msg = fmt.Sprintf(format, args...)
-		return v
-	}
+	const bad = protocol.CodeInvalidArgument
 	rest := body
-	section := func(name string, limit int) ([]byte, error) {
+	hasError := false
+	for i, sec := range frameSections {
 		if len(rest) < 4 {
-			return nil, fail("%s length field missing: %d bytes left", name, len(rest))
+			return violation(h, bad, "%s length field missing: %d bytes left", sec.name, len(rest))
 		}
 		n := uint64(binary.BigEndian.Uint32(rest))
 		rest = rest[4:]
 		if n > uint64(len(rest)) {
-			return nil, fail("inner lengths inconsistent: %s of %d bytes but only %d bytes left in the frame", name, n, len(rest))
+			return violation(h, bad, "inner lengths inconsistent: %s of %d bytes but only %d bytes left in the frame", sec.name, n, len(rest))
 		}
-		if limit > 0 && n > uint64(limit) {
-			return nil, fail("%s of %d bytes exceeds %d", name, n, limit)
+		if sec.limit > 0 && n > uint64(sec.limit) {
+			return violation(h, bad, "%s of %d bytes exceeds %d", sec.name, n, sec.limit)
 		}
-		s := rest[:n]
+		if i == 2 {
+			var err error
+			if hasError, err = checkMetadata(rest[:n]); err != nil {
+				return violation(h, bad, "%v", err)
+			}
+		}
 		rest = rest[n:]
-		return s, nil
-	}
-	if _, err := section("service path", maxNameBytes); err != nil {
-		return err
-	}
-	if _, err := section("service method", maxNameBytes); err != nil {
-		return err
-	}
-	meta, err := section("metadata", maxMetadataBytes)
-	if err != nil {
-		return err
-	}
-	hasError, err := checkMetadata(meta)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if _, err := section("payload", 0); err != nil {
-		return err
 	}
 	if len(rest) != 0 {
-		return fail("inner lengths inconsistent: they add up to %d bytes but the frame holds %d", len(body)-len(rest), len(body))
+		return violation(h, bad, "inner lengths inconsistent: they add up to %d bytes but the frame holds %d", len(body)-len(rest), len(body))
 	}
 	if rpcxproto.MessageStatusType(h[2]&0x03) == rpcxproto.Error && !hasError {
-		return fail("error response without %s metadata", rpcxproto.ServiceError)
+		return violation(h, bad, "error response without %s metadata", rpcxproto.ServiceError)
 	}
 	return nil
 }
@@ -195,14 +194,13 @@ func (r *frameRules) checkBody(h, body []byte) error {
 func checkMetadata(meta []byte) (hasError bool, err error) {
 	entries := 0
 	for len(meta) > 0 {
-		var k, v []byte
+		var k []byte
 		if k, meta, err = metadataString(meta, "key"); err != nil {
 			return false, err
 		}
-		if v, meta, err = metadataString(meta, "value"); err != nil {
+		if _, meta, err = metadataString(meta, "value"); err != nil {
 			return false, err
 		}
-		_ = v
 		entries++
 		if entries > maxMetadataEntries {
 			return false, fmt.Errorf("metadata has more than %d entries", maxMetadataEntries)

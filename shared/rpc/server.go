@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"reflect"
 	"runtime/debug"
@@ -85,6 +86,11 @@ var ErrServerClosed = errors.New("rpc: server closed")
 // timeoutMetadataKey carries the caller's remaining deadline in
 // milliseconds; the server derives the handler context's deadline from it.
 const timeoutMetadataKey = "__pegasus_timeout_ms"
+
+// maxTimeoutMillis is the largest deadline honoured (larger values would
+// overflow time.Duration); a larger one leaves the handler without a
+// deadline.
+const maxTimeoutMillis = math.MaxInt64 / int64(time.Millisecond)
 
 // guardNetwork is the network name passed to rpcx's ServeListener. rpcx
 // multiplexes an HTTP gateway and JSON-RPC onto listeners named "tcp*"
@@ -404,7 +410,7 @@ func (s *Server) handler(service, method string, fn reflect.Value, reqT, respT r
 		defer s.inflight.done()
 		ctx := s.baseCtx
 		if ms := rctx.Metadata()[timeoutMetadataKey]; ms != "" {
-			if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n >= 0 {
+			if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n >= 0 && n <= maxTimeoutMillis {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Millisecond)
 				defer cancel()
