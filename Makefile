@@ -7,7 +7,10 @@ PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 MAINS    = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' $(PKGS))
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test unit deps lint fmt vet clean
+.PHONY: all build test unit deps lint fmt vet staticcheck clean
+
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := bin/tools/staticcheck
 
 all: build
 
@@ -27,13 +30,19 @@ test: deps
 unit:
 	PEGASUS_SKIP_EXTERNAL=1 $(GO) test $(TESTFLAGS) $(PKGS)
 
-lint: fmt vet
+lint: fmt vet staticcheck
 
 fmt:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
 
 clean:
 	rm -rf bin

@@ -9,7 +9,7 @@ import (
 	"github.com/smallnest/rpcx/codec"
 )
 
-// Codec comparison behind the choice recorded in docs/benchmarks-codec.md:
+// Codec comparison behind the choice recorded in docs/benchmarks.md:
 // our hand-written binary codec against rpcx's msgpack codec on the same
 // structs. The msgpack side encodes types defined from ours (same fields,
 // no methods): msgpack would otherwise detect UnmarshalBinary and refuse

@@ -7,7 +7,7 @@
 // encoding, and every RPC payload uses it: measured against rpcx's msgpack
 // codec on the same structs (a SetRequest and a 100-entry MultiSetRequest)
 // it encodes 7-8x and decodes 5-8x faster, with one allocation per encode
-// and one or two per decode (docs/benchmarks-codec.md, section "Wire
+// and one or two per decode (docs/benchmarks.md, section "Wire
 // codec"). Error codes are a typed enum converted to Go errors
 // only at the RPC boundary.
 //

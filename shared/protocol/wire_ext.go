@@ -171,23 +171,3 @@ func decodeStringMap(d *Decoder) map[string]string {
 	}
 	return m
 }
-
-func appendInt32List(b []byte, l []int32) []byte {
-	b = AppendUvarint(b, uint64(len(l)))
-	for _, v := range l {
-		b = AppendVarint(b, int64(v))
-	}
-	return b
-}
-
-func decodeInt32List(d *Decoder) []int32 {
-	n := d.Len(1)
-	if n == 0 {
-		return nil
-	}
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = d.Int32()
-	}
-	return out
-}

@@ -79,11 +79,9 @@ func TestCrashPageCache(t *testing.T) {
 			}
 		}
 		// Rotation syncs every segment but the active one.
-		sealed := l.Stats().MaxDecree
-		segs := l.Stats().Segments
-		if segs > 1 {
+		if segs := l.Stats().Segments; segs > 1 {
 			l.mu.Lock()
-			sealed = l.mu.segs[len(l.mu.segs)-2].maxDecree
+			sealed := l.mu.segs[len(l.mu.segs)-2].maxDecree
 			l.mu.Unlock()
 			for synced < len(log) && log[synced].Decree <= sealed {
 				synced++

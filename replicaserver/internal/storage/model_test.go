@@ -28,9 +28,8 @@ type chooser interface {
 }
 
 type randChooser struct {
-	r     *rand.Rand
-	left  int
-	limit int
+	r    *rand.Rand
+	left int
 }
 
 func (c *randChooser) intn(n int) int  { c.left--; return c.r.IntN(n) }
