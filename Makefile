@@ -7,7 +7,7 @@ PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 MAINS    = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' $(PKGS))
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test unit deps lint fmt vet staticcheck clean
+.PHONY: all build test unit deps lint fmt vet staticcheck bench-micro clean
 
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := bin/tools/staticcheck
@@ -29,6 +29,15 @@ test: deps
 ## unit: the suite without the packages that need external processes.
 unit:
 	PEGASUS_SKIP_EXTERNAL=1 $(GO) test $(TESTFLAGS) $(PKGS)
+
+## bench-micro: Go micro-benchmarks (codec, RPC echo, plog append, storage apply vs raw pebble)
+## in one run, so their figures are comparable; see docs/benchmarks.md.
+BENCHTIME ?= 1s
+bench-micro:
+	$(GO) test -run '^$$' -benchmem -benchtime $(BENCHTIME) -count 3 \
+		-bench 'Codec|EchoParallel|Append|ApplySet|RawPebbleSet|SingleMember' \
+		./shared/protocol ./shared/rpc ./replicaserver/internal/plog ./replicaserver/internal/storage \
+		./replicaserver/internal/replica/core
 
 lint: fmt vet staticcheck
 
