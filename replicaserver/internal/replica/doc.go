@@ -46,8 +46,8 @@
 //     handed to the OS, surviving a process crash) and applied.
 //   - Open replays every plog record above the engine's last applied decree,
 //     so whatever the engine lost (its WAL is not synced, or disabled) comes
-//     back from the plog: after Open the engine's last applied decree equals
-//     the plog's last committed record for a primary alone in its group.
+//     back from the plog: after Open a primary alone in its group has applied
+//     every record of its plog (engine last applied decree == plog end).
 //   - The plog is garbage collected below min(engine durable decree + 1,
 //     SetGCFloor), never above: nothing that is not durable in the engine is
 //     dropped. The engine is made durable (SyncWAL, or a flush without a
@@ -63,7 +63,7 @@
 // before proposing and on every call); Engine checks the clock itself. With
 // ExternalLease false, a replica that becomes primary alone in its
 // configuration grants itself a lease that never ends (single-replica
-// mode).
+// mode), and loses it when it stops being primary alone.
 //
 // # Goroutines and concurrency
 //

@@ -72,8 +72,8 @@ func prepareFS(t testing.TB, fs vfs.FS) {
 func testOptions(fs vfs.FS) Options {
 	return Options{
 		Gpid: testGpid, Dir: testDir, FS: fs, Node: testNode,
-		App: protocol.AppInfo{AppID: 1, Name: "temp", Status: protocol.AppAvailable, PartitionCount: 1, ReplicaCount: 1},
-		Config: protocol.PartitionConfiguration{Gpid: testGpid, Ballot: 1, Primary: testNode, MaxReplicaCount: 1},
+		App:                protocol.AppInfo{AppID: 1, Name: "temp", Status: protocol.AppAvailable, PartitionCount: 1, ReplicaCount: 1},
+		Config:             protocol.PartitionConfiguration{Gpid: testGpid, Ballot: 1, Primary: testNode, MaxReplicaCount: 1},
 		MaxReplicaCount:    1,
 		ReapInterval:       -1,
 		EngineSyncInterval: -1,

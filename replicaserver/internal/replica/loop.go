@@ -63,6 +63,7 @@ func (r *Replica) run(tickC <-chan time.Time, ticker *time.Ticker) {
 			r.fail(err)
 		}
 		r.publish()
+		r.flushAnswers()
 		for _, c := range r.pendingCalls {
 			if err != nil && c.err == nil {
 				c.err = err
@@ -101,13 +102,29 @@ func (r *Replica) step(m core.Message) {
 	}
 }
 
-// answer replies to a write's caller; tok may be nil (no caller here).
+// answer queues the reply to a write's caller (tok may be nil: no caller
+// here). Replies go out after the round's snapshot is published, so a
+// caller that got its answer sees at least that state in Info and Status.
 func (r *Replica) answer(tok core.Token, res writeResult) {
 	pw, ok := tok.(*pendingWrite)
 	if !ok || pw == nil {
 		return
 	}
-	pw.ch <- res
+	r.answers = append(r.answers, pendingAnswer{pw, res})
+}
+
+// flushAnswers sends the queued replies.
+func (r *Replica) flushAnswers() {
+	for i, a := range r.answers {
+		a.pw.ch <- a.res
+		r.answers[i] = pendingAnswer{}
+	}
+	r.answers = r.answers[:0]
+}
+
+type pendingAnswer struct {
+	pw  *pendingWrite
+	res writeResult
 }
 
 // handleReady runs the Ready/Advance cycle until the core has nothing

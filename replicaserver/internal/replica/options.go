@@ -85,9 +85,10 @@ type Options struct {
 	// from the Default*Interval constants and TickInterval.
 	Core core.Options
 	// ExternalLease says the server manages the lease (GrantLease from meta
-	// beacons). When false, a replica that is primary alone in its
-	// configuration grants itself a lease that never runs out whenever it
-	// becomes so (at Open and on configuration changes).
+	// beacons). When false (single-replica mode), a replica grants itself a
+	// lease that never runs out whenever it becomes primary alone in its
+	// configuration (at Open and on configuration changes), and withdraws
+	// it when it stops being so; GrantLease and ExpireLease still work.
 	ExternalLease bool
 
 	// Transport sends the core's messages to other replicas. Default: drop

@@ -49,9 +49,11 @@ type Replica struct {
 	cfg            core.Config // last persisted configuration
 	role           core.Role   // last persisted role
 	coreLease      bool        // what the core was last told about the lease
+	selfLease      bool        // the replica granted itself the lease (single-replica mode)
 	lastGCFloor    protocol.Decree
 	bytesSinceSync int64
 	pendingCalls   []call
+	answers        []pendingAnswer
 
 	propc    chan core.Proposal
 	stepc    chan core.Message
@@ -227,6 +229,7 @@ func (r *Replica) restore(meta Meta, found bool) error {
 		return err
 	}
 	r.publish()
+	r.flushAnswers()
 	s := r.snap.Load().status
 	r.logger.Info("replica opened", logging.Ballot(s.Config.Ballot), logging.Decree(s.Applied),
 		"role", s.Role.String(), "engine_decree", int64(applied), "replayed", len(recs),
@@ -269,11 +272,21 @@ func (r *Replica) applyEnvs() {
 
 // maybeSelfLease grants the replica a lease that never runs out when it is
 // primary alone and the server does not manage leases.
+// A self-granted lease is withdrawn when the replica stops being primary
+// alone (it then needs a lease from the meta server).
 func (r *Replica) maybeSelfLease() {
-	if r.opts.ExternalLease || r.role != core.RolePrimary || len(r.cfg.Secondaries) > 0 {
+	if r.opts.ExternalLease {
 		return
 	}
-	r.leaseUntil.Store(noLimit)
+	alone := r.role == core.RolePrimary && len(r.cfg.Secondaries) == 0
+	switch {
+	case alone && !r.selfLease:
+		r.selfLease = true
+		r.leaseUntil.Store(noLimit)
+	case !alone && r.selfLease:
+		r.selfLease = false
+		r.leaseUntil.CompareAndSwap(noLimit, math.MinInt64)
+	}
 }
 
 // checkLease tells the core whether the wall-clock lease holds.

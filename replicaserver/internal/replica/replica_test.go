@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/vfs/errorfs"
 	"github.com/uber-go/tally/v4"
 
 	"github.com/pegasus-go/pegasus/replicaserver/internal/plog"
@@ -727,5 +730,121 @@ func TestReaperMetrics(t *testing.T) {
 	}
 	if c := snap["reaper_scanned_records+"]; c == nil || c.Value() != 10 {
 		t.Fatalf("scanned counter = %v", c)
+	}
+}
+
+// TestPlogFailureFailsReplica makes the plog's sync fail: the write gets
+// CodeIOError, the replica reports PS_ERROR and refuses everything, and
+// Close still works.
+func TestPlogFailureFailsReplica(t *testing.T) {
+	mem := vfs.NewMem()
+	prepareFS(t, mem)
+	var failing atomic.Bool
+	fs := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, path string) error {
+		if failing.Load() && op == errorfs.OpFileSync && strings.Contains(path, "/"+PlogDirName+"/") {
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+	opts := testOptions(fs)
+	opts.Storage.FS = mem
+	r := mustOpen(t, opts)
+	doSet(t, r, "h", "before", "v")
+	failing.Store(true)
+	if _, err := r.Write(context.Background(), protocol.OpPut, setReq("h", "s", "v")); !errors.Is(err, protocol.CodeIOError) {
+		t.Fatalf("write with a failing plog: %v", err)
+	}
+	if info := r.Info(); info.Status != protocol.PartitionError {
+		t.Fatalf("info after failure: %+v", info)
+	}
+	if _, err := r.Write(context.Background(), protocol.OpPut, setReq("h", "s2", "v")); !errors.Is(err, protocol.CodeIOError) {
+		t.Fatalf("write after failure: %v", err)
+	}
+	if _, err := r.Engine(); !errors.Is(err, protocol.CodeIOError) {
+		t.Fatalf("Engine after failure: %v", err)
+	}
+	if err := r.UpdateConfig(protocol.AppInfo{}, opts.Config); !errors.Is(err, protocol.CodeIOError) {
+		t.Fatalf("UpdateConfig after failure: %v", err)
+	}
+	if st := r.Status(); st.Error == "" {
+		t.Fatal("status shows no error")
+	}
+	_ = r.Close()
+	failing.Store(false)
+	r = mustOpen(t, opts)
+	defer mustClose(t, r)
+	if v, ok := read(t, r, "h", "before"); !ok || v != "v" {
+		t.Fatalf("h/before after reopen = %q %v", v, ok)
+	}
+}
+
+// recordingTransport hands the core's messages to the test.
+type recordingTransport struct{ msgs chan core.Message }
+
+func (t *recordingTransport) Send(msgs []core.Message) {
+	for _, m := range msgs {
+		t.msgs <- m
+	}
+}
+
+// TestTransportStepAndSelfLease grows a single-replica partition to two
+// members: the self-granted lease is withdrawn, prepares go out through the
+// Transport, and a write commits once the secondary's ack comes in through
+// Step.
+func TestTransportStepAndSelfLease(t *testing.T) {
+	fs := vfs.NewMem()
+	prepareFS(t, fs)
+	clock := newFakeClock()
+	tr := &recordingTransport{msgs: make(chan core.Message, 64)}
+	opts := testOptions(fs)
+	opts.Clock = clock.Now
+	opts.Transport = tr
+	r := mustOpen(t, opts)
+	defer mustClose(t, r)
+	doSet(t, r, "h", "alone", "v")
+
+	cfg := protocol.PartitionConfiguration{Gpid: testGpid, Ballot: 2, Primary: testNode, Secondaries: []string{otherNode}}
+	if err := r.UpdateConfig(protocol.AppInfo{}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Engine(); !errors.Is(err, protocol.CodeLeaseExpired) {
+		t.Fatalf("Engine with two members and no lease from the meta: %v", err)
+	}
+	if m := <-tr.msgs; m.Type != core.MsgGroupCheck || m.To != otherNode || m.Ballot != 2 {
+		t.Fatalf("first message = %s", m)
+	}
+	r.GrantLease(clock.Now().Add(time.Minute))
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Write(context.Background(), protocol.OpPut, setReq("h", "pair", "v"))
+		done <- err
+	}()
+	m := <-tr.msgs
+	if m.Type != core.MsgPrepare || m.To != otherNode || m.Mutation == nil {
+		t.Fatalf("expected a prepare, got %s", m)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("write answered before the secondary acknowledged: %v", err)
+	default:
+	}
+	ack := core.Message{Type: core.MsgPrepareAck, From: otherNode, To: testNode, Ballot: 2,
+		LastPrepared: m.Mutation.Decree, LastCommitted: m.LastCommitted}
+	if err := r.Step(ack); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("write after the ack: %v", err)
+	}
+	if v, ok := read(t, r, "h", "pair"); !ok || v != "v" {
+		t.Fatalf("h/pair = %q %v", v, ok)
+	}
+	// A malformed message is dropped, not fatal.
+	if err := r.Step(core.Message{Type: core.MsgPrepareAck, From: "", To: testNode, Ballot: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if info := r.Info(); info.Status != protocol.PartitionPrimary || info.Ballot != 2 || info.LastCommitted != m.Mutation.Decree {
+		t.Fatalf("info = %+v", info)
 	}
 }
