@@ -69,13 +69,12 @@ func runCrashRounds(t *testing.T, seed uint64, configure func(*Options), crashFn
 		point := crashPoint(rng.IntN(4))
 		after := 1 + rng.IntN(120)
 		var armed atomic.Bool
-		visits := 0 // loop goroutine only
+		var visits atomic.Int64
 		opts.hooks.crashAt = func(p crashPoint) bool {
 			if !armed.Load() || p != point {
 				return false
 			}
-			visits++
-			return visits >= after
+			return visits.Add(1) >= int64(after)
 		}
 		r := mustOpen(t, opts)
 		checkRecovered(t, r, m)
@@ -124,7 +123,7 @@ func runCrashRounds(t *testing.T, seed uint64, configure func(*Options), crashFn
 			_ = r.call(func() error { r.maybeGC(); return nil })
 		}
 		t.Logf("round %d: crash at point %d after %d visits (reached %v), %d writes acknowledged so far",
-			round, point, after, visits >= after, len(m.acked))
+			round, point, after, visits.Load() >= int64(after), len(m.acked))
 		crashFn(r)
 	}
 	opts := testOptions(nil)

@@ -32,8 +32,13 @@
 // get a mutation each). An update that fails (incr on a non-integer, a
 // hashkey too long) answers its own caller with the error; the other
 // updates of the mutation commit. A failed check is a response with
-// CheckPassed false. Replies go out only after the engine commit, so a read
-// that starts after Write returned sees the write.
+// CheckPassed false. Replies go out only after the engine commit and after
+// the round's snapshot is published, so a read that starts after Write
+// returned sees the write, and Info and Status show at least its decree.
+//
+// Messages for other replicas go to Options.Transport; messages from them
+// come in through Step. Configuration proposals go to
+// Options.OnConfigProposal.
 //
 // # Invariants
 //
