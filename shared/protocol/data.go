@@ -760,8 +760,9 @@ func (m *TTLResponse) UnmarshalBinary(data []byte) error {
 
 // IncrRequest adds Increment to the record's value, which must be a decimal
 // int64 (a missing record counts as 0). ExpireSeconds: 0 keeps the existing
-// TTL, > 0 sets a new TTL, < 0 clears it. Overflow or a non-integer value
-// fails with CodeIncrOverflow.
+// TTL, > 0 sets a new TTL, < 0 clears it. Overflow fails with
+// CodeIncrOverflow; a stored value that is not a decimal int64 fails with
+// CodeInvalidArgument. Neither changes the record.
 type IncrRequest struct {
 	Header        RequestHeader
 	HashKey       []byte

@@ -347,9 +347,6 @@ func (r *Replica) runReaper(ctx context.Context) {
 			user(s)
 		}
 	}
-	if ro.Grace == 0 {
-		ro.Grace = storage.DefaultReapGrace
-	}
 	reaper := r.engine.NewReaper(ro)
 	var tick <-chan time.Time
 	if r.hooks != nil && r.hooks.reapC != nil {

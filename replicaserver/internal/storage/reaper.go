@@ -27,7 +27,8 @@ type ReaperOptions struct {
 	// at now-Grace. Write batches judge expiry at their mutation's
 	// timestamp, so a record must stay until no mutation that could still
 	// see it alive is in flight; Grace must exceed the replication delay
-	// plus clock skew or replicas may diverge. Negative means 0.
+	// plus clock skew or replicas may diverge. Zero takes
+	// DefaultReapGrace; negative means no grace at all.
 	Grace time.Duration
 	// OnStep, if set, receives the cumulative stats after every Step.
 	OnStep func(ReapStats)
@@ -64,7 +65,10 @@ func (e *Engine) NewReaper(o ReaperOptions) *Reaper {
 	if o.DeleteBatchSize <= 0 {
 		o.DeleteBatchSize = DefaultReapDeleteBatchSize
 	}
-	if o.Grace < 0 {
+	switch {
+	case o.Grace == 0:
+		o.Grace = DefaultReapGrace
+	case o.Grace < 0:
 		o.Grace = 0
 	}
 	return &Reaper{e: e, opts: o}
