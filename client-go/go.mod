@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/pegasus-go/pegasus/shared v0.0.0-00010101000000-000000000000
 	github.com/uber-go/tally/v4 v4.1.17
+	go.uber.org/goleak v1.3.0
 )
 
 require (
@@ -68,7 +69,6 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	gopkg.in/check.v1 v1.0.0-20180628173108-788fd7840127 // indirect
 )
 
 replace github.com/pegasus-go/pegasus/shared => ../shared

@@ -31,7 +31,7 @@ type Client struct {
 	// baseCtx parents background RPCs; Close cancels it.
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
-	wg      sync.WaitGroup // background goroutines (configuration refreshes)
+	wg         sync.WaitGroup // background goroutines (configuration refreshes)
 
 	mu struct {
 		sync.Mutex

@@ -250,8 +250,8 @@ type call struct {
 	// partition scans); hash is then set to the partition index.
 	fixed     bool
 	partition int32
-	req        protocol.DataRequest
-	resp       protocol.Message
+	req       protocol.DataRequest
+	resp      protocol.Message
 }
 
 // do sends a routed request to its partition's primary, refreshing the
