@@ -260,6 +260,7 @@ type call struct {
 // operation's deadline. Errors are *OpError.
 func (t *Table) do(ctx context.Context, cl call) (int32, string, error) {
 	bo := t.c.newBackoff()
+	var prevErr error
 	for attempt := 0; ; attempt++ {
 		r := t.cfg.Load()
 		pidx, hash := r.partitionOf(cl.hash), cl.hash
@@ -284,6 +285,17 @@ func (t *Table) do(ctx context.Context, cl call) (int32, string, error) {
 		if err == nil {
 			return pidx, pc.Primary, nil
 		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			switch {
+			case !errors.Is(err, ctxErr):
+				// The server gave up at the same deadline.
+				err = &deadlineError{deadline: ctxErr, last: err}
+			case prevErr != nil:
+				// Time ran out while retrying: keep the reason for the retries.
+				err = &deadlineError{deadline: err, last: prevErr}
+			}
+		}
+		prevErr = err
 		opErr := &OpError{Op: cl.op, Table: t.name, Partition: pidx, Addr: pc.Primary, Err: err}
 		if pc.Primary == "" {
 			opErr.Addr = ""
@@ -300,6 +312,19 @@ func (t *Table) do(ctx context.Context, cl call) (int32, string, error) {
 		t.c.logger.Debug("retrying", "table", t.name, "op", cl.op, "gpid", pc.Gpid.String(), "attempt", attempt+1, "err", err)
 	}
 }
+
+// deadlineError is a deadline that expired during an attempt or a retry:
+// it matches both the deadline and the last error seen.
+type deadlineError struct {
+	deadline error
+	last     error
+}
+
+func (e *deadlineError) Error() string {
+	return e.deadline.Error() + " (last error: " + e.last.Error() + ")"
+}
+
+func (e *deadlineError) Unwrap() []error { return []error{e.deadline, e.last} }
 
 // afterFailure decides whether to retry after err: it refreshes the
 // configuration for configuration errors (waiting for it when a retry
