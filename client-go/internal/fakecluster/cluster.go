@@ -49,6 +49,9 @@ type Fault struct {
 	// DropConnAfterApply applies the request, then cuts the node's
 	// connections so the response is lost.
 	DropConnAfterApply bool
+	// OnMatch, if set, is called (outside the cluster's lock) each time the
+	// fault matches a request, before the request is held or failed.
+	OnMatch func()
 }
 
 // Cluster is a running fake cluster.
@@ -443,6 +446,9 @@ func (n *node) handle(ctx context.Context, method string, req protocol.DataReque
 	}
 	c.mu.Unlock()
 
+	if f != nil && f.OnMatch != nil {
+		f.OnMatch()
+	}
 	if f != nil && f.Block != nil {
 		select {
 		case <-f.Block:
