@@ -500,11 +500,11 @@ func TestMetrics(t *testing.T) {
 		counters[key] += c.Value()
 	}
 	for k, v := range map[string]int64{
-		"client.requests/set":            1,
-		"client.requests/get":            2,
+		"client.requests/set":             1,
+		"client.requests/get":             2,
 		"client.errors/get/ERR_NOT_FOUND": 1,
-		"client.retries/get":             1,
-		"client.config_refreshes":        1,
+		"client.retries/get":              1,
+		"client.config_refreshes":         1,
 	} {
 		if counters[k] != v {
 			t.Errorf("%s = %d, want %d (all: %v)", k, counters[k], v, counters)
