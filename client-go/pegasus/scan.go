@@ -3,7 +3,7 @@ package pegasus
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"iter"
 
 	"github.com/pegasus-go/pegasus/shared/keyschema"
@@ -131,7 +131,7 @@ func (s *Scanner) Partitions() []int32 { return append([]int32(nil), s.parts...)
 func (s *Scanner) Next(ctx context.Context) (kv KeyValue, ok bool, err error) {
 	switch {
 	case s.closed:
-		return KeyValue{}, false, &OpError{Op: opScanNext, Table: s.t.name, Partition: -1, Err: errors.New("scanner closed")}
+		return KeyValue{}, false, &OpError{Op: opScanNext, Table: s.t.name, Partition: -1, Err: fmt.Errorf("%w: scanner closed", ErrClosed)}
 	case s.err != nil:
 		return KeyValue{}, false, s.err
 	case s.done:
