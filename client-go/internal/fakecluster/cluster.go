@@ -524,10 +524,9 @@ func (p *partition) del(hk, sk []byte) bool {
 
 // kv is one live record in storage order.
 type kv struct {
-	key     string
-	hk, sk  []byte
-	rec     record
-	hkMatch bool
+	key    string
+	hk, sk []byte
+	rec    record
 }
 
 // rangeOf returns the live records with storage keys in [lower, upper)
