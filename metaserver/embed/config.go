@@ -27,8 +27,10 @@ type Config struct {
 	LocalStore LocalStoreConfig `toml:"local_store"`
 	Logging    logging.Config   `toml:"logging"`
 
-	// Logger, if set, is used instead of building one from Logging.
-	Logger *slog.Logger `toml:"-"`
+	// Logger, if set, is used instead of building one from Logging;
+	// LogLevel, if also set, is the level /debug/loglevel shows and sets.
+	Logger   *slog.Logger   `toml:"-"`
+	LogLevel *slog.LevelVar `toml:"-"`
 	// Clock, if set, replaces time.Now for the failure detector, table
 	// timestamps and the purge of dropped tables (tests).
 	Clock func() time.Time `toml:"-"`

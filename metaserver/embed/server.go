@@ -48,8 +48,7 @@ func Start(cfg Config) (_ *Server, err error) {
 		}
 	}()
 
-	log := cfg.Logger
-	var levels *slog.LevelVar
+	log, levels := cfg.Logger, cfg.LogLevel
 	if log == nil {
 		root, err := logging.New(cfg.Logging)
 		if err != nil {
@@ -174,6 +173,31 @@ func storeOpener(cfg Config, log *slog.Logger) (open func(context.Context) (coor
 			Servers: zc.Hosts, Root: zc.Root, SessionTimeout: zc.SessionTimeout.Std(), Logger: log,
 		})
 	}, strings.Join(zc.Hosts, ","), fullRoot
+}
+
+// Run is the whole life of a meta server process: it builds the logger
+// from cfg.Logging (unless cfg.Logger is set), routes rpcx's process-global
+// log into it, starts the server and closes it when ctx ends. Use Start
+// instead when several servers share a process.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		if err := cfg.Logging.Validate(); err != nil {
+			return fmt.Errorf("metaserver: %w", err)
+		}
+		root, err := logging.New(cfg.Logging)
+		if err != nil {
+			return fmt.Errorf("metaserver: %w", err)
+		}
+		defer root.Close()
+		cfg.Logger, cfg.LogLevel = root.Logger(), root.LevelVar()
+	}
+	rpc.SetFrameworkLogger(cfg.Logger)
+	srv, err := Start(cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return srv.Close()
 }
 
 // RPCAddr returns the RPC address this server publishes.

@@ -7,11 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/protocol"
+	"github.com/pegasus-go/pegasus/shared/rpc"
 	"github.com/pegasus-go/pegasus/shared/zktest"
 )
 
 func TestMain(m *testing.M) {
+	rpc.SetFrameworkLogger(logging.Discard())
 	childMain()
 	os.Exit(m.Run())
 }
