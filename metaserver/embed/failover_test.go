@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/pegasus-go/pegasus/metaserver/embed"
+	"github.com/pegasus-go/pegasus/shared/coord"
+	"github.com/pegasus-go/pegasus/shared/coord/localstore"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
 
@@ -184,4 +186,46 @@ func TestPages(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestLeaderNodeDeleted: when the leader's election node disappears (as
+// when its session expires), it stops serving at once and campaigns again
+// with a new session; the cluster ends with one leader and every table.
+func TestLeaderNodeDeleted(t *testing.T) {
+	dir := t.TempDir()
+	servers := []*embed.Server{start(t, localConfig(dir)), start(t, localConfig(dir))}
+	waitFor(t, "a leader", func() bool { return len(leaders(servers)) == 1 })
+	m := &metaCaller{c: newClient(t), metas: []string{servers[0].RPCAddr(), servers[1].RPCAddr()}}
+	m.createApp(t, "x", 4)
+	before := m.listApps(t)
+
+	ctx := ctxT(t)
+	s, err := localstore.Open(ctx, localstore.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	election := "/test/meta/leader"
+	cands, _, err := s.Children(ctx, election)
+	if err != nil || len(cands) == 0 {
+		t.Fatalf("election candidates %v: %v", cands, err)
+	}
+	old := coord.SortCandidates(cands)[0]
+	if err := s.Delete(ctx, coord.Join(election, old), coord.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a new term", func() bool {
+		cands, _, err := s.Children(ctx, election)
+		if err != nil || len(cands) == 0 || coord.SortCandidates(cands)[0] == old {
+			return false
+		}
+		return len(leaders(servers)) == 1
+	})
+	value, ok, err := coord.Leader(ctx, s, election)
+	if err != nil || !ok || string(value) != leaders(servers)[0].RPCAddr() {
+		t.Fatalf("store names leader %q (%v, %v), serving leader %s", value, ok, err, leaders(servers)[0].RPCAddr())
+	}
+	if after := m.listApps(t); !reflect.DeepEqual(before, after) {
+		t.Fatalf("tables after the new term:\n%+v\nwant\n%+v", after, before)
+	}
 }

@@ -2,7 +2,6 @@ package embed_test
 
 import (
 	"errors"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,12 +10,13 @@ import (
 	"github.com/pegasus-go/pegasus/shared/protocol"
 	"github.com/pegasus-go/pegasus/shared/rpc"
 	"github.com/pegasus-go/pegasus/shared/zktest"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	rpc.SetFrameworkLogger(logging.Discard())
 	childMain()
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func wantCode(t *testing.T, what string, err error, code protocol.ErrorCode) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/pegasus-go/pegasus/shared/coord"
 	"github.com/pegasus-go/pegasus/shared/protocol"
@@ -200,7 +201,7 @@ func (w *Writer) AddNode(ctx context.Context, v *View, addr string, nowMs int64)
 	if v.Nodes[addr] {
 		return nil
 	}
-	if err := coord.ValidatePath(w.Layout.Node(addr)); err != nil || addr == "" {
+	if err := coord.ValidatePath(w.Layout.Node(addr)); err != nil || addr == "" || strings.Contains(addr, "/") {
 		return fmt.Errorf("state: node address %q is not a valid node name", addr)
 	}
 	data, _ := json.Marshal(nodeRecord{Address: addr, FirstSeenMs: nowMs})
