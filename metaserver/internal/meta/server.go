@@ -202,9 +202,10 @@ func (s *Server) lead(st coord.Store, lead coord.Leadership) {
 		s.resign(lead)
 		return
 	}
+	// The view belongs to the term (and its lock) from here on.
+	s.log.Info("serving as meta leader", "apps", len(view.Apps), "nodes", len(view.Nodes))
 	s.term.Store(t)
 	s.met.leader.Update(1)
-	s.log.Info("serving as meta leader", "apps", len(view.Apps), "nodes", len(view.Nodes))
 	t.start()
 
 	var why string
