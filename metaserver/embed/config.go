@@ -20,6 +20,9 @@ const (
 	StoreLocal     = "local"
 )
 
+// maxHoldSeconds bounds hold_seconds_for_dropped_app (100 years).
+const maxHoldSeconds = 100 * 365 * 24 * 3600
+
 // Config is the meta server's configuration.
 type Config struct {
 	MetaServer MetaServerConfig `toml:"meta_server"`
@@ -122,8 +125,8 @@ func (c *Config) Validate() error {
 	if m.GuardianInterval <= 0 {
 		return fmt.Errorf("meta_server.guardian_interval %v must be positive", m.GuardianInterval)
 	}
-	if m.HoldDroppedApp <= 0 {
-		return fmt.Errorf("meta_server.hold_seconds_for_dropped_app %d must be positive", m.HoldDroppedApp)
+	if m.HoldDroppedApp <= 0 || m.HoldDroppedApp > maxHoldSeconds {
+		return fmt.Errorf("meta_server.hold_seconds_for_dropped_app %d: want 1..%d", m.HoldDroppedApp, maxHoldSeconds)
 	}
 	if m.ProposalTimeout <= 0 {
 		return fmt.Errorf("meta_server.proposal_timeout %v must be positive", m.ProposalTimeout)

@@ -33,6 +33,13 @@ type term struct {
 	wg     sync.WaitGroup // guardian and proposal goroutines
 	kick   chan struct{}  // wakes the guardian early
 
+	// spawn guards wg: once closed is set no goroutine is added, so wait
+	// never races with a late Add.
+	spawn struct {
+		sync.Mutex
+		closed bool
+	}
+
 	stopped   atomic.Bool
 	aborted   chan struct{}
 	abortOnce sync.Once
@@ -72,10 +79,7 @@ func newTerm(s *Server, st coord.Store, lead coord.Leadership, view *state.View)
 	return t, nil
 }
 
-func (t *term) start() {
-	t.wg.Add(1)
-	go t.guardian()
-}
+func (t *term) start() { t.goTracked(t.guardian) }
 
 // active reports whether the term may still act.
 func (t *term) active() bool { return !t.stopped.Load() && !closed(t.lead.Lost()) }
@@ -86,8 +90,29 @@ func (t *term) stop() {
 	t.cancel()
 }
 
-// wait returns when every goroutine of the term has ended.
-func (t *term) wait() { t.wg.Wait() }
+// wait returns when every goroutine of the term has ended; none is
+// started afterwards.
+func (t *term) wait() {
+	t.spawn.Lock()
+	t.spawn.closed = true
+	t.spawn.Unlock()
+	t.wg.Wait()
+}
+
+// goTracked runs fn on a goroutine of the term unless the term is over.
+func (t *term) goTracked(fn func()) bool {
+	t.spawn.Lock()
+	defer t.spawn.Unlock()
+	if t.spawn.closed || !t.active() {
+		return false
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		fn()
+	}()
+	return true
+}
 
 // abort ends the term from inside (a fenced or conflicting write).
 func (t *term) abort(why string) {
@@ -168,12 +193,7 @@ func assignProposals(app protocol.AppInfo, cfgs []protocol.PartitionConfiguratio
 // send delivers proposals, each on its own goroutine.
 func (t *term) send(ps []proposal) {
 	for _, p := range ps {
-		if !t.active() {
-			return
-		}
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
+		ok := t.goTracked(func() {
 			ctx, cancel := context.WithTimeout(t.ctx, t.s.opts.ProposalTimeout)
 			defer cancel()
 			t.s.met.proposals.Inc(1)
@@ -187,14 +207,16 @@ func (t *term) send(ps []proposal) {
 			}
 			t.log.Debug("config proposal delivered", logging.Node(p.node), logging.Gpid(p.req.Config.Gpid),
 				"type", p.req.Type, logging.Ballot(p.req.Config.Ballot))
-		}()
+		})
+		if !ok {
+			return
+		}
 	}
 }
 
 // guardian cures partitions and purges expired dropped tables every
 // GuardianInterval, and at once when a node comes (back) to life.
 func (t *term) guardian() {
-	defer t.wg.Done()
 	tick := time.NewTicker(t.s.opts.GuardianInterval)
 	defer tick.Stop()
 	for {
