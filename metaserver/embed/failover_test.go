@@ -14,6 +14,7 @@ import (
 	"github.com/pegasus-go/pegasus/shared/coord"
 	"github.com/pegasus-go/pegasus/shared/coord/localstore"
 	"github.com/pegasus-go/pegasus/shared/protocol"
+	"github.com/pegasus-go/pegasus/shared/zktest"
 )
 
 func leaders(servers []*embed.Server) []*embed.Server {
@@ -94,8 +95,17 @@ func TestElectionAndFailover(t *testing.T) {
 // TestLeaderKilled: the leader is a separate process killed with SIGKILL;
 // the survivor takes over once the store notices the dead session.
 func TestLeaderKilled(t *testing.T) {
-	dir := t.TempDir()
-	c := startChild(t, dir)
+	t.Run("LocalStore", func(t *testing.T) {
+		dir := t.TempDir()
+		testLeaderKilled(t, startChild(t, dir, ""), func() embed.Config { return localConfig(dir) })
+	})
+	t.Run("ZooKeeper", func(t *testing.T) {
+		zk := zktest.Start(t)
+		testLeaderKilled(t, startChild(t, "", zk.Addr()), func() embed.Config { return zkConfig(zk.Addr(), "/pegasus") })
+	})
+}
+
+func testLeaderKilled(t *testing.T, c *child, cfg func() embed.Config) {
 	client := newClient(t)
 	m := &metaCaller{c: client, metas: []string{c.addr}}
 	waitFor(t, "child leads", func() bool {
@@ -103,7 +113,7 @@ func TestLeaderKilled(t *testing.T) {
 		err := client.Call(ctxT(t), c.addr, protocol.ServiceMeta, protocol.MethodClusterInfo, &protocol.ClusterInfoRequest{}, &ci)
 		return err == nil && ci.MetaLeader == c.addr
 	})
-	survivor := start(t, localConfig(dir))
+	survivor := start(t, cfg())
 	m.metas = append(m.metas, survivor.RPCAddr())
 	m.createApp(t, "a", 8)
 	m.createApp(t, "b", 2)

@@ -29,6 +29,7 @@ const waitLimit = 30 * time.Second
 const (
 	envChild    = "METASERVER_TEST_CHILD"
 	envChildDir = "METASERVER_TEST_STORE_DIR"
+	envChildZK  = "METASERVER_TEST_ZOOKEEPER"
 )
 
 // childMain runs a meta server on the local store named by the environment
@@ -39,6 +40,9 @@ func childMain() {
 		return
 	}
 	cfg := localConfig(os.Getenv(envChildDir))
+	if zk := os.Getenv(envChildZK); zk != "" {
+		cfg = zkConfig(zk, "/pegasus")
+	}
 	srv, err := embed.Start(cfg)
 	if err != nil {
 		fmt.Printf("ERROR %v\n", err)
@@ -338,10 +342,12 @@ type child struct {
 	addr  string
 }
 
-func startChild(t *testing.T, dir string) *child {
+// startChild starts a meta server in a child process on the local store in
+// dir, or on the ZooKeeper at zk when it is not empty.
+func startChild(t *testing.T, dir, zk string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envChildDir+"="+dir)
+	cmd.Env = append(os.Environ(), envChild+"=1", envChildDir+"="+dir, envChildZK+"="+zk)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
