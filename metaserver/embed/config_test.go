@@ -55,7 +55,7 @@ store = "local"
 lease = "3s"
 grace = "5s"
 [local_store]
-dir = "/tmp/x"
+dir = "meta-store"
 [logging]
 level = "debug"
 `
@@ -67,7 +67,7 @@ level = "debug"
 		t.Fatal(err)
 	}
 	if cfg.MetaServer.Store != embed.StoreLocal || cfg.MetaServer.Lease.Std() != 3*time.Second ||
-		cfg.MetaServer.ClusterName != "c1" || cfg.LocalStore.Dir != "/tmp/x" {
+		cfg.MetaServer.ClusterName != "c1" || cfg.LocalStore.Dir != "meta-store" {
 		t.Fatalf("loaded %+v", cfg.MetaServer)
 	}
 	if err := os.WriteFile(file, []byte("[meta_server]\nleese = \"3s\"\n"), 0o644); err != nil {
