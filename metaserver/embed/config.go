@@ -1,0 +1,161 @@
+package embed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pegasus-go/pegasus/metaserver/internal/membership"
+	"github.com/pegasus-go/pegasus/shared/config"
+	"github.com/pegasus-go/pegasus/shared/coord"
+	"github.com/pegasus-go/pegasus/shared/logging"
+	"github.com/pegasus-go/pegasus/shared/metrics"
+)
+
+// Store backends selectable with [meta_server] store.
+const (
+	StoreZooKeeper = "zookeeper"
+	StoreLocal     = "local"
+)
+
+// maxHoldSeconds bounds hold_seconds_for_dropped_app (100 years).
+const maxHoldSeconds = 100 * 365 * 24 * 3600
+
+// Config is the meta server's configuration.
+type Config struct {
+	MetaServer MetaServerConfig `toml:"meta_server"`
+	Zookeeper  ZookeeperConfig  `toml:"zookeeper"`
+	LocalStore LocalStoreConfig `toml:"local_store"`
+	Logging    logging.Config   `toml:"logging"`
+
+	// Logger, if set, is used instead of building one from Logging;
+	// LogLevel, if also set, is the level /debug/loglevel shows and sets.
+	Logger   *slog.Logger   `toml:"-"`
+	LogLevel *slog.LevelVar `toml:"-"`
+	// Clock, if set, replaces time.Now for the failure detector, table
+	// timestamps and the purge of dropped tables (tests).
+	Clock func() time.Time `toml:"-"`
+	// Metrics, if set, is the registry the server records into and serves
+	// at /metrics; otherwise the server makes its own.
+	Metrics *metrics.Registry `toml:"-"`
+}
+
+// MetaServerConfig is the [meta_server] section.
+type MetaServerConfig struct {
+	RPCAddress       string          `toml:"rpc_address" comment:"Address the RPC server listens on (host:port; port 0 picks a free one)."`
+	AdvertiseAddress string          `toml:"advertise_address" comment:"RPC address published to other meta servers, replica servers and clients; empty means the bound rpc_address (which then must not be a wildcard host)."`
+	HTTPAddress      string          `toml:"http_address" comment:"Address of the HTTP endpoint (metrics, health, pprof, /meta/* pages)."`
+	ClusterName      string          `toml:"cluster_name" comment:"Name of this cluster, reported by cluster_info."`
+	ClusterRoot      string          `toml:"cluster_root" comment:"Path of this cluster's state inside the coordination store (below the store root)."`
+	MetaServers      []string        `toml:"meta_servers" comment:"Every meta server of the cluster (host:port), reported by cluster_info."`
+	Store            string          `toml:"store" comment:"Coordination store: zookeeper or local (a directory shared by the processes of one machine)."`
+	Lease            config.Duration `toml:"lease" comment:"Lease granted by each replica server beacon."`
+	Grace            config.Duration `toml:"grace" comment:"Silence after which a replica server is declared dead; must exceed lease."`
+	GuardianInterval config.Duration `toml:"guardian_interval" comment:"How often the guardian cures partitions and purges expired dropped tables."`
+	HoldDroppedApp   int64           `toml:"hold_seconds_for_dropped_app" comment:"Seconds a dropped table stays recallable when the drop request does not say."`
+	ProposalTimeout  config.Duration `toml:"proposal_timeout" comment:"Deadline of one configuration proposal sent to a replica server."`
+}
+
+// ZookeeperConfig is the [zookeeper] section (store = "zookeeper").
+type ZookeeperConfig struct {
+	Hosts          []string        `toml:"hosts" comment:"ZooKeeper ensemble (host:port list)."`
+	SessionTimeout config.Duration `toml:"session_timeout" comment:"ZooKeeper session timeout; a leader that loses its session stops at once."`
+	Root           string          `toml:"root" comment:"Store root (chroot) every path is relative to; created if missing."`
+}
+
+// LocalStoreConfig is the [local_store] section (store = "local").
+type LocalStoreConfig struct {
+	Dir          string          `toml:"dir" comment:"Directory of the local coordination store, shared by every process of the onebox."`
+	PollInterval config.Duration `toml:"poll_interval" comment:"How often the local store checks watches, dead sessions and contended elections."`
+}
+
+// DefaultConfig returns the compiled defaults.
+func DefaultConfig() Config {
+	return Config{
+		MetaServer: MetaServerConfig{
+			RPCAddress:       "127.0.0.1:34601",
+			HTTPAddress:      "127.0.0.1:34701",
+			ClusterName:      "onebox",
+			ClusterRoot:      "/onebox",
+			Store:            StoreZooKeeper,
+			Lease:            config.Duration(9 * time.Second),
+			Grace:            config.Duration(12 * time.Second),
+			GuardianInterval: config.Duration(time.Second),
+			HoldDroppedApp:   7 * 24 * 3600,
+			ProposalTimeout:  config.Duration(3 * time.Second),
+		},
+		Zookeeper: ZookeeperConfig{
+			Hosts:          []string{"127.0.0.1:2181"},
+			SessionTimeout: config.Duration(10 * time.Second),
+			Root:           "/pegasus",
+		},
+		LocalStore: LocalStoreConfig{
+			Dir:          "onebox/meta-store",
+			PollInterval: config.Duration(100 * time.Millisecond),
+		},
+		Logging: logging.DefaultConfig(),
+	}
+}
+
+// Validate reports the first invalid setting.
+func (c *Config) Validate() error {
+	m := &c.MetaServer
+	if _, _, err := net.SplitHostPort(m.RPCAddress); err != nil {
+		return fmt.Errorf("meta_server.rpc_address %q: %v", m.RPCAddress, err)
+	}
+	if m.AdvertiseAddress != "" {
+		if h, p, err := net.SplitHostPort(m.AdvertiseAddress); err != nil || h == "" || p == "0" {
+			return fmt.Errorf("meta_server.advertise_address %q: want host:port with a real host and port", m.AdvertiseAddress)
+		}
+	}
+	if _, _, err := net.SplitHostPort(m.HTTPAddress); err != nil {
+		return fmt.Errorf("meta_server.http_address %q: %v", m.HTTPAddress, err)
+	}
+	if m.ClusterName == "" {
+		return errors.New("meta_server.cluster_name is empty")
+	}
+	if err := coord.ValidatePath(m.ClusterRoot); err != nil || m.ClusterRoot == "/" {
+		return fmt.Errorf("meta_server.cluster_root %q: want an absolute path below the store root", m.ClusterRoot)
+	}
+	if err := (membership.Config{Lease: m.Lease.Std(), Grace: m.Grace.Std()}).Validate(); err != nil {
+		return fmt.Errorf("meta_server.lease / grace: %w", err)
+	}
+	if m.GuardianInterval <= 0 {
+		return fmt.Errorf("meta_server.guardian_interval %v must be positive", m.GuardianInterval)
+	}
+	if m.HoldDroppedApp <= 0 || m.HoldDroppedApp > maxHoldSeconds {
+		return fmt.Errorf("meta_server.hold_seconds_for_dropped_app %d: want 1..%d", m.HoldDroppedApp, maxHoldSeconds)
+	}
+	if m.ProposalTimeout <= 0 {
+		return fmt.Errorf("meta_server.proposal_timeout %v must be positive", m.ProposalTimeout)
+	}
+	switch m.Store {
+	case StoreZooKeeper:
+		if len(c.Zookeeper.Hosts) == 0 {
+			return errors.New("zookeeper.hosts is empty")
+		}
+		for _, h := range c.Zookeeper.Hosts {
+			if _, _, err := net.SplitHostPort(h); err != nil {
+				return fmt.Errorf("zookeeper.hosts: %q: %v", h, err)
+			}
+		}
+		if c.Zookeeper.SessionTimeout <= 0 {
+			return fmt.Errorf("zookeeper.session_timeout %v must be positive", c.Zookeeper.SessionTimeout)
+		}
+		if err := coord.ValidatePath(c.Zookeeper.Root); err != nil {
+			return fmt.Errorf("zookeeper.root: %w", err)
+		}
+	case StoreLocal:
+		if c.LocalStore.Dir == "" {
+			return errors.New("local_store.dir is empty")
+		}
+		if c.LocalStore.PollInterval <= 0 {
+			return fmt.Errorf("local_store.poll_interval %v must be positive", c.LocalStore.PollInterval)
+		}
+	default:
+		return fmt.Errorf("meta_server.store %q: want %q or %q", m.Store, StoreZooKeeper, StoreLocal)
+	}
+	return c.Logging.Validate()
+}

@@ -1,0 +1,93 @@
+package embed_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pegasus-go/pegasus/metaserver/embed"
+	"github.com/pegasus-go/pegasus/shared/config"
+)
+
+func TestDefaultConfigValid(t *testing.T) {
+	cfg := embed.DefaultConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*embed.Config)
+		want string
+	}{
+		{"grace not above lease", func(c *embed.Config) { c.MetaServer.Grace = c.MetaServer.Lease }, "grace"},
+		{"unknown store", func(c *embed.Config) { c.MetaServer.Store = "etcd" }, "meta_server.store"},
+		{"root cluster root", func(c *embed.Config) { c.MetaServer.ClusterRoot = "/" }, "cluster_root"},
+		{"relative cluster root", func(c *embed.Config) { c.MetaServer.ClusterRoot = "onebox" }, "cluster_root"},
+		{"no zookeeper hosts", func(c *embed.Config) { c.Zookeeper.Hosts = nil }, "zookeeper.hosts"},
+		{"bad zookeeper host", func(c *embed.Config) { c.Zookeeper.Hosts = []string{"zk"} }, "zookeeper.hosts"},
+		{"no local dir", func(c *embed.Config) { c.MetaServer.Store = embed.StoreLocal; c.LocalStore.Dir = "" }, "local_store.dir"},
+		{"bad rpc address", func(c *embed.Config) { c.MetaServer.RPCAddress = "34601" }, "rpc_address"},
+		{"wildcard advertise", func(c *embed.Config) { c.MetaServer.AdvertiseAddress = ":34601" }, "advertise_address"},
+		{"no hold", func(c *embed.Config) { c.MetaServer.HoldDroppedApp = 0 }, "hold_seconds_for_dropped_app"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := embed.DefaultConfig()
+			tt.mod(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want an error about %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigLoad(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "meta.toml")
+	text := `
+[meta_server]
+store = "local"
+lease = "3s"
+grace = "5s"
+[local_store]
+dir = "meta-store"
+[logging]
+level = "debug"
+`
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := embed.DefaultConfig()
+	if _, err := config.Load([]string{"-c", file, "--meta_server.cluster_name=c1"}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MetaServer.Store != embed.StoreLocal || cfg.MetaServer.Lease.Std() != 3*time.Second ||
+		cfg.MetaServer.ClusterName != "c1" || cfg.LocalStore.Dir != "meta-store" {
+		t.Fatalf("loaded %+v", cfg.MetaServer)
+	}
+	if err := os.WriteFile(file, []byte("[meta_server]\nleese = \"3s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg = embed.DefaultConfig()
+	if _, err := config.Load([]string{"-c", file}, &cfg); err == nil || !strings.Contains(err.Error(), "leese") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+func TestStartRefusesBadConfig(t *testing.T) {
+	cfg := localConfig(t.TempDir())
+	cfg.MetaServer.Grace = cfg.MetaServer.Lease
+	if _, err := embed.Start(cfg); err == nil {
+		t.Fatal("Start accepted grace == lease")
+	}
+	cfg = localConfig(t.TempDir())
+	cfg.MetaServer.RPCAddress = "0.0.0.0:0"
+	if _, err := embed.Start(cfg); err == nil || !strings.Contains(err.Error(), "advertise_address") {
+		t.Fatalf("Start on a wildcard address without advertise_address: %v", err)
+	}
+}

@@ -1,0 +1,80 @@
+package membership
+
+import (
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time          { return c.now }
+func (c *fakeClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
+
+func newDetector(t *testing.T, clk *fakeClock, known ...string) *Detector {
+	t.Helper()
+	d, err := New(Config{Lease: 9 * time.Second, Grace: 12 * time.Second}, clk.Now, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func wantState(t *testing.T, d *Detector, addr string, want State) {
+	t.Helper()
+	got, ok := d.State(addr)
+	if !ok || got != want {
+		t.Fatalf("%s: state %v (known %v), want %v", addr, got, ok, want)
+	}
+}
+
+func TestDeadOnlyAfterGrace(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	d := newDetector(t, clk)
+	if alive, _ := d.Beacon("n1:1", 5); !alive {
+		t.Fatal("first beacon did not report the node as newly alive")
+	}
+	if alive, _ := d.Beacon("n1:1", 5); alive {
+		t.Fatal("second beacon reported the node as newly alive")
+	}
+	clk.Advance(9 * time.Second) // the lease ran out, the grace period did not
+	wantState(t, d, "n1:1", StateAlive)
+	clk.Advance(3 * time.Second) // exactly the grace period
+	wantState(t, d, "n1:1", StateAlive)
+	clk.Advance(time.Millisecond)
+	wantState(t, d, "n1:1", StateDead)
+	alive, restarted := d.Beacon("n1:1", 6)
+	if !alive || !restarted {
+		t.Fatalf("beacon after death: becameAlive %v restarted %v, want both", alive, restarted)
+	}
+	wantState(t, d, "n1:1", StateAlive)
+}
+
+func TestPendingAfterFailover(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	d := newDetector(t, clk, "a:1", "b:1")
+	wantState(t, d, "a:1", StatePending)
+	clk.Advance(5 * time.Second)
+	d.Beacon("a:1", 1)
+	wantState(t, d, "a:1", StateAlive)
+	wantState(t, d, "b:1", StatePending)
+	clk.Advance(7 * time.Second) // 12s since the term started
+	wantState(t, d, "b:1", StatePending)
+	clk.Advance(time.Millisecond)
+	wantState(t, d, "b:1", StateDead)
+	wantState(t, d, "a:1", StateAlive)
+	nodes := d.Nodes()
+	if len(nodes) != 2 || nodes[0].Address != "a:1" || !nodes[0].Alive() || nodes[1].Alive() {
+		t.Fatalf("Nodes() = %+v", nodes)
+	}
+	if _, ok := d.State("c:1"); ok {
+		t.Fatal("unknown node reported as known")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{{0, time.Second}, {time.Second, time.Second}, {2 * time.Second, time.Second}} {
+		if c.Validate() == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

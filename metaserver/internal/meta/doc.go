@@ -1,0 +1,43 @@
+// Package meta is the meta server proper: leader election, the Meta and
+// MetaInternal RPC services, the guardian loop and its executor, and the
+// JSON status pages. The embed package wires it to an RPC server, an HTTP
+// server and a coordination store.
+//
+// # Leadership
+//
+// A Server runs one campaign loop. It opens a store session (Options.Open),
+// makes sure the cluster skeleton exists (state.Init) and campaigns at
+// <cluster_root>/meta/leader publishing its RPC address. Once elected it
+// loads the whole cluster state into a fresh View and starts a term: the
+// term serves every Meta and MetaInternal call and runs the guardian. The
+// term ends at once when the leadership's Lost channel closes, the session
+// ends, a fenced write fails or the Server closes; the Server then closes
+// the session and campaigns again with a new one. Every store write of a
+// term checks the term's own election node in the same transaction, so a
+// deposed leader cannot write even before it notices.
+//
+// Outside a term (a follower, or a leader still loading) every call fails
+// with CodeForwardToOthers whose message is exactly the current leader's
+// address, or empty when none is known.
+//
+// # Terms
+//
+// A term owns its View and its Writer under term.mu; handlers hold it
+// across the store write they make, so changes are serialised and the View
+// always matches the store. Decisions (placement.PlaceApp, placement.Cure)
+// are computed under the lock from the View and the failure detector;
+// proposals to replica servers (ReplicaControl.ConfigProposal) are sent
+// after the lock is released, each on its own goroutine bounded by
+// Options.ProposalTimeout; a lost proposal is repaired by the node's next
+// ConfigSync.
+//
+// A new term starts every node it knows of as pending (see membership), so
+// a failover never declares a live node dead and never reassigns anything
+// before the nodes have beaconed to the new leader.
+//
+// # Concurrency
+//
+// Server methods and the RPC handlers are safe for concurrent use. Each
+// term runs a guardian goroutine and short-lived proposal goroutines; all
+// of them end before the next term starts and before Close returns.
+package meta

@@ -1,0 +1,37 @@
+// Package state is the meta server's persistent model: the layout of a
+// cluster in the coordination store, the JSON records kept there, an
+// in-memory View of them, and a Writer that changes both together.
+//
+// # Store layout
+//
+//	<root>/apps                      (empty)
+//	<root>/apps/<app_id>             JSON app record (AppInfo)
+//	<root>/apps/<app_id>/<pidx>      JSON partition configuration
+//	<root>/meta                      (empty)
+//	<root>/meta/leader               leader election (candidates below it)
+//	<root>/meta/next_app_id          decimal: the next app id to allocate
+//	<root>/nodes                     (empty)
+//	<root>/nodes/<host:port>         JSON node record: a replica server seen once
+//
+// Non-numeric children of an app node are reserved for later features
+// (duplication) and ignored by Load.
+//
+// # Invariants
+//
+//   - Every write is a versioned compare-and-set: the Writer passes the
+//     version it read (kept in the View) and the store refuses the write if
+//     anybody changed the node since. App ids are allocated by a CAS on
+//     next_app_id in the same transaction that creates the app, so two
+//     writers can never hand out one id.
+//   - When the Writer has a Fence (the leader's election node), every
+//     transaction also checks that node exists, so a meta server that lost
+//     its leadership cannot write: its transaction fails with ErrFenced.
+//   - The View changes only after the store accepted the write, so it never
+//     shows a state the store does not hold (it may lag the store only if
+//     someone else wrote, which the fence rules out).
+//
+// # Concurrency
+//
+// A View and a Writer are not safe for concurrent use; the meta server
+// guards both with one mutex. Records and Layout are values.
+package state
