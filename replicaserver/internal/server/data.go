@@ -46,7 +46,7 @@ func write[T any](ctx context.Context, e *entry, opc protocol.OpCode, req protoc
 	if err != nil {
 		return err
 	}
-	r, ok := out.(*T)
+	r, ok := any(out).(*T)
 	if !ok || r == nil {
 		return protocol.Errorf(protocol.CodeInternal, "replica %s answered %T to a %T", e.gpid, out, req)
 	}
