@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -19,7 +20,10 @@ import (
 	"github.com/pegasus-go/pegasus/shared/rpc"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	rpc.SetFrameworkLogger(slog.New(slog.DiscardHandler))
+	goleak.VerifyTestMain(m)
+}
 
 // fakeClock is an injected wall clock.
 type fakeClock struct{ ns atomic.Int64 }

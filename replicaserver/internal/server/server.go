@@ -431,6 +431,15 @@ func (s *Server) OpenTestReplica(app protocol.AppInfo, pidxs ...int32) error {
 	for _, p := range pidxs {
 		g := protocol.Gpid{AppID: app.AppID, PartitionIndex: p}
 		cfg := protocol.PartitionConfiguration{Gpid: g, Ballot: 1, Primary: s.opts.Node, MaxReplicaCount: 1}
+		if e, err := s.lookup(g); err == nil {
+			info := e.r.Info()
+			if info.Status == protocol.PartitionPrimary {
+				continue
+			}
+			// Reopened under another address (tests use port 0): take the
+			// partition over with a higher ballot, as a meta would.
+			cfg.Ballot = info.Ballot + 1
+		}
 		if err := s.ensureReplica(app, cfg); err != nil {
 			return err
 		}
