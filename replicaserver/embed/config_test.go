@@ -127,3 +127,37 @@ func TestValidateRejects(t *testing.T) {
 		t.Fatalf("Validate() = %v, want both problems", err)
 	}
 }
+
+// TestConfigDocListsEveryKey keeps docs/replicaserver-config.md in step
+// with the configuration: every key of the default template appears in its
+// section's table with its default value.
+func TestConfigDocListsEveryKey(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "replicaserver-config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl bytes.Buffer
+	cfg := DefaultConfig()
+	if _, err := config.Load([]string{"--print-default-config"}, &cfg, config.WithOutput(&tmpl)); !errors.Is(err, config.ErrHelpOrPrinted) {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	section := ""
+	for _, line := range strings.Split(tmpl.String(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "["):
+			section = line
+			if !strings.Contains(text, "### "+section) {
+				t.Errorf("doc lacks section %s", section)
+			}
+		case line == "" || strings.HasPrefix(line, "#"):
+		default:
+			k, v, _ := strings.Cut(line, " = ")
+			row := "| `" + k + "` | `" + v + "` |"
+			i := strings.Index(text, "### "+section)
+			if i < 0 || !strings.Contains(text[i:], row) {
+				t.Errorf("doc lacks %s %s", section, row)
+			}
+		}
+	}
+}
