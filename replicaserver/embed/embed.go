@@ -176,7 +176,11 @@ func (s *Server) ready() error {
 	if len(s.cfg.ReplicaServer.MetaServers) == 0 {
 		return nil
 	}
-	if !s.srv.LeaseUntil().After(time.Now()) {
+	now := time.Now
+	if s.cfg.Clock != nil {
+		now = s.cfg.Clock
+	}
+	if !s.srv.LeaseUntil().After(now()) {
 		return errors.New("no lease from the meta server")
 	}
 	return nil

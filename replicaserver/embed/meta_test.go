@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -85,7 +86,9 @@ func TestMetaAssignedPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	meta.waitBeacons(t, 1, 60_000)
+	// The second beacon is sent only after the first answer was applied.
+	meta.waitBeacons(t, 2, 60_000)
+	wantStatus(t, "http://"+s.HTTPAddr()+"/readyz", http.StatusOK)
 
 	tb := newTable(1)
 	c := newClient(t)
@@ -116,6 +119,7 @@ func TestMetaAssignedPartition(t *testing.T) {
 	meta.leaseMs = 0
 	meta.mu.Unlock()
 	meta.waitBeacons(t, 2, 0)
+	wantStatus(t, "http://"+s.HTTPAddr()+"/readyz", http.StatusServiceUnavailable)
 	err = call(t, c, s.RPCAddr(), protocol.MethodGet, &protocol.GetRequest{Header: h, HashKey: hk}, &g)
 	if protocol.CodeOf(err) != protocol.CodeLeaseExpired {
 		t.Fatalf("get without a lease: %v", err)
@@ -125,5 +129,17 @@ func TestMetaAssignedPartition(t *testing.T) {
 	err = c.Call(ctx2, s.RPCAddr(), protocol.ServiceReplica, protocol.MethodSet, &protocol.SetRequest{Header: h, HashKey: hk, Value: []byte("w")}, &protocol.SetResponse{})
 	if protocol.CodeOf(err) != protocol.CodeLeaseExpired {
 		t.Fatalf("set without a lease: %v", err)
+	}
+}
+
+func wantStatus(t *testing.T, url string, status int) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: %s, want %d", url, resp.Status, status)
 	}
 }
