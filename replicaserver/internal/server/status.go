@@ -20,18 +20,17 @@ type ReplicasPage struct {
 
 // ReplicaView is one replica on /replica/replicas.
 type ReplicaView struct {
-	Gpid           string                   `json:"gpid"`
-	AppID          int32                    `json:"app_id"`
-	PartitionIndex int32                    `json:"partition_index"`
-	Table          string                   `json:"table"`
-	PartitionCount int32                    `json:"partition_count"`
-	Dir            string                   `json:"dir"`
-	Status         protocol.PartitionStatus `json:"-"`
-	Role           string                   `json:"role"`
-	Ballot         protocol.Ballot          `json:"ballot"`
-	LastCommitted  protocol.Decree          `json:"last_committed"`
-	LastPrepared   protocol.Decree          `json:"last_prepared"`
-	LastDurable    protocol.Decree          `json:"last_durable"`
+	Gpid           string          `json:"gpid"`
+	AppID          int32           `json:"app_id"`
+	PartitionIndex int32           `json:"partition_index"`
+	Table          string          `json:"table"`
+	PartitionCount int32           `json:"partition_count"`
+	Dir            string          `json:"dir"`
+	Role           string          `json:"role"`
+	Ballot         protocol.Ballot `json:"ballot"`
+	LastCommitted  protocol.Decree `json:"last_committed"`
+	LastPrepared   protocol.Decree `json:"last_prepared"`
+	LastDurable    protocol.Decree `json:"last_durable"`
 	// Detail is the replica's own status snapshot: applied decree, plog
 	// stats, queued writes, lease and errors.
 	Detail any `json:"detail"`
@@ -49,7 +48,7 @@ func (s *Server) Replicas() ReplicasPage {
 		p.Replicas = append(p.Replicas, ReplicaView{
 			Gpid: e.gpid.String(), AppID: e.gpid.AppID, PartitionIndex: e.gpid.PartitionIndex,
 			Table: app.Name, PartitionCount: app.PartitionCount, Dir: e.dir,
-			Status: info.Status, Role: info.Status.String(), Ballot: info.Ballot,
+			Role: info.Status.String(), Ballot: info.Ballot,
 			LastCommitted: info.LastCommitted, LastPrepared: info.LastPrepared, LastDurable: info.LastDurable,
 			Detail: e.r.Status(),
 		})
