@@ -1,0 +1,65 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/pegasus-go/pegasus/replicaserver/internal/replica"
+	"github.com/pegasus-go/pegasus/shared/protocol"
+)
+
+// realReplica adapts *replica.Replica to Replica.
+type realReplica struct {
+	*replica.Replica
+
+	mu  sync.Mutex
+	app protocol.AppInfo
+}
+
+// openReplica is the default OpenReplicaFunc: package replica.
+func openReplica(o ReplicaOptions) (Replica, error) {
+	app := o.App
+	if app.AppID == 0 && app.Name == "" {
+		// Reopening: the table info is the persisted one.
+		meta, found, err := replica.ReadMeta(o.FS, o.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			app = meta.App
+		}
+	}
+	r, err := replica.Open(replica.Options{
+		Gpid: o.Gpid, Dir: o.Dir, FS: o.FS, Node: o.Node, App: o.App, Config: o.Config,
+		PlogSync: o.PlogSync, PlogSegmentSizeBytes: o.PlogSegmentSizeBytes, PlogFlushInterval: o.PlogFlushInterval,
+		Storage: o.Storage, TickInterval: o.TickInterval, MaxReplicaCount: o.MaxReplicaCount,
+		ExternalLease: o.ExternalLease, ReapInterval: o.ReapInterval, EngineSyncInterval: o.EngineSyncInterval,
+		Scope: o.Scope, Logger: o.Logger, Clock: o.Clock,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &realReplica{Replica: r, app: app}, nil
+}
+
+// UpdateConfig implements Replica.
+func (r *realReplica) UpdateConfig(app protocol.AppInfo, cfg protocol.PartitionConfiguration) error {
+	if err := r.Replica.UpdateConfig(app, cfg); err != nil {
+		return err
+	}
+	if app.AppID != 0 || app.Name != "" {
+		r.mu.Lock()
+		r.app = app
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+// App implements Replica.
+func (r *realReplica) App() protocol.AppInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.app
+}
+
+// Status implements Replica.
+func (r *realReplica) Status() any { return r.Replica.Status() }
