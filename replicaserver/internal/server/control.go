@@ -13,8 +13,9 @@ type controlService struct{ s *Server }
 
 // ConfigProposal applies a configuration the meta leader pushes: it opens
 // (creating if needed) the replica or installs the new configuration on
-// it; ConfigRemove and ConfigDropPartition for this node close the replica
-// and delete its data. Applying the same proposal twice is a no-op. When a
+// it; ConfigRemove for this node closes the replica and deletes its data,
+// ConfigDropPartition (its table was dropped) closes it but keeps the data
+// so the table can be recalled until the meta lists it as garbage. Applying the same proposal twice is a no-op. When a
 // proposal cannot be applied the error is returned and a ConfigSync is
 // started at once, so the meta learns the replica's actual state.
 func (c *controlService) ConfigProposal(_ context.Context, req *protocol.ConfigProposalRequest, _ *protocol.ConfigProposalResponse) error {
@@ -41,6 +42,9 @@ func (s *Server) applyProposal(req *protocol.ConfigProposalRequest) error {
 	case protocol.ConfigRemove, protocol.ConfigDropPartition:
 		if req.Node != "" && req.Node != s.opts.Node {
 			return protocol.Errorf(protocol.CodeInvalidArgument, "proposal %s for node %s sent to %s", req.Type, req.Node, s.opts.Node)
+		}
+		if req.Type == protocol.ConfigDropPartition {
+			return s.closeReplica(g)
 		}
 		return s.removeReplica(g)
 	}

@@ -300,9 +300,14 @@ func (s *Server) ensureReplica(app protocol.AppInfo, cfg protocol.PartitionConfi
 		s.mu.Unlock()
 		return protocol.Errorf(protocol.CodeInvalidState, "replica server %s is closing", s.opts.Node)
 	}
-	di := s.pickDataDirLocked()
+	// A replica closed earlier (its table was dropped, then recalled) is
+	// reopened where its data is; a new one goes to the least-loaded dir.
+	dir, di, found := s.findReplicaDir(g)
+	if !found {
+		di = s.pickDataDirLocked()
+		dir = s.opts.FS.PathJoin(s.opts.DataDirs[di], replicaDirName(g))
+	}
 	s.mu.Unlock()
-	dir := s.opts.FS.PathJoin(s.opts.DataDirs[di], replicaDirName(g))
 	if _, err := s.openLocked(g, dir, di, app, cfg); err != nil {
 		return err
 	}
@@ -366,6 +371,29 @@ func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protoc
 func (s *Server) removeReplica(g protocol.Gpid) error {
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
+	err := s.closeReplicaLocked(g)
+	dir, _, found := s.findReplicaDir(g)
+	if !found {
+		return err
+	}
+	if rerr := s.opts.FS.RemoveAll(dir); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		return errors.Join(err, fmt.Errorf("remove replica dir %q: %w", dir, rerr))
+	}
+	s.log.Info("removed replica", logging.Gpid(g), "dir", dir)
+	return err
+}
+
+// closeReplica stops serving a replica but keeps its data, so a dropped
+// table can be recalled: a later configuration for it reopens the same
+// directory. Closing a replica that is not open is a no-op.
+func (s *Server) closeReplica(g protocol.Gpid) error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	return s.closeReplicaLocked(g)
+}
+
+// closeReplicaLocked is closeReplica with openMu held.
+func (s *Server) closeReplicaLocked(g protocol.Gpid) error {
 	s.mu.Lock()
 	e := s.mu.replicas[g]
 	if e != nil {
@@ -377,15 +405,22 @@ func (s *Server) removeReplica(g protocol.Gpid) error {
 	if e == nil {
 		return nil
 	}
-	var errs []error
 	if err := e.r.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close replica %s: %w", g, err))
+		return fmt.Errorf("close replica %s: %w", g, err)
 	}
-	if err := s.opts.FS.RemoveAll(e.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("remove replica dir %q: %w", e.dir, err))
+	s.log.Info("closed replica", logging.Gpid(g), "dir", e.dir)
+	return nil
+}
+
+// findReplicaDir looks for g's directory in every data dir, open or not.
+func (s *Server) findReplicaDir(g protocol.Gpid) (dir string, dataDir int, ok bool) {
+	for i, dd := range s.opts.DataDirs {
+		d := s.opts.FS.PathJoin(dd, replicaDirName(g))
+		if st, err := s.opts.FS.Stat(d); err == nil && st.IsDir() {
+			return d, i, true
+		}
 	}
-	s.log.Info("removed replica", logging.Gpid(g), "dir", e.dir)
-	return errors.Join(errs...)
+	return "", 0, false
 }
 
 // grantLease extends every replica's lease to until (never shortens it).
