@@ -139,15 +139,24 @@ func TestLocalValidationSendsNothing(t *testing.T) {
 	for name, err := range map[string]error{
 		"bad partitions": func() error { _, err := cl.CreateApp(ctx, "t", admin.CreateAppOptions{PartitionCount: 3}); return err }(),
 		"no partitions":  func() error { _, err := cl.CreateApp(ctx, "t", admin.CreateAppOptions{}); return err }(),
-		"bad replicas":   func() error { _, err := cl.CreateApp(ctx, "t", admin.CreateAppOptions{PartitionCount: 1, ReplicaCount: 10}); return err }(),
-		"bad name":       func() error { _, err := cl.CreateApp(ctx, "a b", admin.CreateAppOptions{PartitionCount: 1}); return err }(),
-		"empty env key":  func() error { _, err := cl.CreateApp(ctx, "t", admin.CreateAppOptions{PartitionCount: 1, Envs: map[string]string{"": "x"}}); return err }(),
-		"negative hold":  cl.DropApp(ctx, "t", -time.Second),
-		"empty name":     cl.DropApp(ctx, "", 0),
-		"bad id":         func() error { _, err := cl.RecallApp(ctx, 0, ""); return err }(),
-		"no envs":        cl.SetAppEnvs(ctx, "t", nil),
-		"no keys":        func() error { _, err := cl.DelAppEnvs(ctx, "t", nil); return err }(),
-		"bad status":     func() error { _, err := cl.ListApps(ctx, 99); return err }(),
+		"bad replicas": func() error {
+			_, err := cl.CreateApp(ctx, "t", admin.CreateAppOptions{PartitionCount: 1, ReplicaCount: 10})
+			return err
+		}(),
+		"bad name": func() error {
+			_, err := cl.CreateApp(ctx, "a b", admin.CreateAppOptions{PartitionCount: 1})
+			return err
+		}(),
+		"empty env key": func() error {
+			_, err := cl.CreateApp(ctx, "t", admin.CreateAppOptions{PartitionCount: 1, Envs: map[string]string{"": "x"}})
+			return err
+		}(),
+		"negative hold": cl.DropApp(ctx, "t", -time.Second),
+		"empty name":    cl.DropApp(ctx, "", 0),
+		"bad id":        func() error { _, err := cl.RecallApp(ctx, 0, ""); return err }(),
+		"no envs":       cl.SetAppEnvs(ctx, "t", nil),
+		"no keys":       func() error { _, err := cl.DelAppEnvs(ctx, "t", nil); return err }(),
+		"bad status":    func() error { _, err := cl.ListApps(ctx, 99); return err }(),
 	} {
 		if !errors.Is(err, admin.ErrInvalidArgument) {
 			t.Errorf("%s: err = %v, want ErrInvalidArgument", name, err)
