@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/desertbit/grumble"
 	shlex "github.com/desertbit/go-shlex"
+	"github.com/desertbit/grumble"
 	"github.com/spf13/pflag"
 
 	"github.com/pegasus-go/pegasus/client-go/admin"
