@@ -299,9 +299,13 @@ func (s *session) runShell() int {
 		}
 		fmt.Fprintln(a, "press Ctrl-C again, or type exit, to quit")
 	})
-	// The shell library reads its own flags from os.Args; it must see none.
+	// The shell library reads its own flags from os.Args (and takes its
+	// color setting from them); it must see only those.
 	saved := os.Args
-	os.Args = os.Args[:1]
+	os.Args = []string{"admincli"}
+	if s.opts.noColor {
+		os.Args = append(os.Args, "--nocolor")
+	}
 	defer func() { os.Args = saved }()
 	if err := s.app.Run(); err != nil {
 		fmt.Fprintf(s.env.Stderr, "error: %v\n", err)
