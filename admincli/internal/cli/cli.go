@@ -66,6 +66,7 @@ type session struct {
 	byName   map[string]*command
 	table    string // the table chosen by `use`
 	logger   *slog.Logger
+	data     *dataClients // opened by the first data command
 }
 
 const usageLine = "usage: admincli -m <meta,...> [--json] [--timeout <D>] [--keep-going] [command [args...]]"
@@ -151,6 +152,9 @@ func newSession(ctx context.Context, env Env, o options) *session {
 }
 
 func (s *session) close() {
+	if s.data != nil {
+		s.data.close()
+	}
 	if s.admin != nil {
 		_ = s.admin.Close()
 	}

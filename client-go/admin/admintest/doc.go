@@ -5,9 +5,17 @@
 // state. A Meta can be made a follower that answers every call with
 // CodeForwardToOthers naming the leader, as real followers do.
 //
-// It is a test double: it keeps no data, replicates nothing and assigns
-// each partition one primary, round-robin over the alive nodes, at
-// creation. Tests change the state directly (SetNodeStatus,
+// Nodes started with StartNode are fake replica servers: they serve the
+// Replica data API (Get, Set, Del, MultiGet, SortKeyCount, Exist, TTL,
+// Incr, ScanOpen/Next/Close) for the partitions whose configuration names
+// them primary, over records kept in memory in the Cluster, checking the
+// request's partition hash like real replica servers (CodeInvalidState when
+// not primary, CodeObjectNotFound for an unknown or dropped table,
+// CodeWrongPartition for a misrouted key). TTLs use the Cluster's clock.
+//
+// It is a test double: it replicates nothing, persists nothing and assigns
+// each partition one primary, round-robin over the alive nodes in address
+// order, at creation. Tests change the state directly (SetNodeStatus,
 // SetPartition) to stage situations.
 //
 // # Concurrency contract

@@ -35,11 +35,14 @@ type Cluster struct {
 
 	mu struct {
 		sync.Mutex
-		apps   map[int32]*fakeApp
-		nodes  map[string]protocol.NodeStatus
-		nextID int32
-		metas  []*Meta
-		calls  map[string]int
+		apps     map[int32]*fakeApp
+		nodes    map[string]protocol.NodeStatus
+		nextID   int32
+		metas    []*Meta
+		calls    map[string]int
+		data     map[int32]map[string]record // per app id, by storage key
+		scans    map[int64]*scanContext
+		nextScan int64
 	}
 }
 
