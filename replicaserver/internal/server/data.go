@@ -190,12 +190,11 @@ func (d *dataService) TTL(ctx context.Context, req *protocol.TTLRequest, resp *p
 		if err != nil {
 			return err
 		}
+		// A missing record answers TTLMissing (-2), not an error, as the
+		// protocol documents; the client turns it into ErrNotFound.
 		ttl, err := eng.TTL(req.HashKey, req.SortKey)
 		if err != nil {
 			return err
-		}
-		if ttl == -2 {
-			return protocol.CodeNotFound
 		}
 		resp.TTLSeconds = ttl
 		return nil

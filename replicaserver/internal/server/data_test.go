@@ -197,7 +197,9 @@ func TestReadsThroughEngine(t *testing.T) {
 	if err := h.call(protocol.MethodTTL, &protocol.TTLRequest{Header: hdr, HashKey: hk, SortKey: []byte("a")}, &ttl); err != nil || ttl.TTLSeconds != -1 {
 		t.Fatalf("ttl: %v %v", ttl.TTLSeconds, err)
 	}
-	wantCode(t, h.call(protocol.MethodTTL, &protocol.TTLRequest{Header: hdr, HashKey: hk, SortKey: []byte("zz")}, &ttl), protocol.CodeNotFound)
+	if err := h.call(protocol.MethodTTL, &protocol.TTLRequest{Header: hdr, HashKey: hk, SortKey: []byte("zz")}, &ttl); err != nil || ttl.TTLSeconds != protocol.TTLMissing {
+		t.Fatalf("ttl of a missing record: %d, %v; want %d, nil", ttl.TTLSeconds, err, protocol.TTLMissing)
+	}
 	var cnt protocol.SortKeyCountResponse
 	if err := h.call(protocol.MethodSortKeyCount, &protocol.SortKeyCountRequest{Header: hdr, HashKey: hk}, &cnt); err != nil || cnt.Count != 3 {
 		t.Fatalf("count: %v %v", cnt.Count, err)
