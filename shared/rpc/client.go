@@ -187,7 +187,7 @@ func (c *Client) callError(ctx context.Context, pc *poolConn, err error, service
 		return contextError(ctxErr, pc.addr, service, method)
 	}
 	// The connection is unusable: close it so the next call redials.
-	_ = pc.rc.Close()
+	pc.discard()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return newTransportError(protocol.CodeTimeout, err, "call %s.%s on %s", service, method, pc.addr)
 	}
@@ -240,10 +240,15 @@ func (pc *poolConn) usable() bool {
 	return pc.err == nil && !pc.guard.isStopped() && !pc.rc.IsShutdown() && !pc.rc.IsClosing()
 }
 
-// discard closes a replaced entry (its calls, if any, fail).
+// discard closes a replaced entry (its calls, if any, fail). It closes the
+// socket, not the rpcx client: rpcx's reader goroutine then fails every
+// pending call exactly once and shuts the client down itself. Calling the
+// rpcx client's Close as well would complete those calls a second time,
+// racing with the callers reading their results (rpcx v1.9.1 leaves
+// terminated calls in its pending map).
 func (pc *poolConn) discard() {
-	if pc.rc != nil {
-		_ = pc.rc.Close()
+	if pc.guard != nil {
+		_ = pc.guard.Close()
 	}
 }
 
