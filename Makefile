@@ -35,9 +35,9 @@ unit:
 BENCHTIME ?= 1s
 bench-micro:
 	$(GO) test -run '^$$' -benchmem -benchtime $(BENCHTIME) -count 3 \
-		-bench 'Codec|EchoParallel|Append|ApplySet|RawPebbleSet|SingleMember' \
+		-bench 'Codec|EchoParallel|Append|ApplySet|RawPebbleSet|SingleMember|Write' \
 		./shared/protocol ./shared/rpc ./replicaserver/internal/plog ./replicaserver/internal/storage \
-		./replicaserver/internal/replica/core
+		./replicaserver/internal/replica/core ./replicaserver/internal/replica
 
 lint: fmt vet staticcheck
 
