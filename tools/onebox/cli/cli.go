@@ -207,8 +207,9 @@ func printStarted(w io.Writer, st *onebox.State) {
 	if st.Dir != mustAbs(onebox.DefaultDir) {
 		dirFlag = " --dir " + relPath(st.Dir)
 	}
-	fmt.Fprintf(w, "\nprocesses: %s status%s    logs: %s/<cluster>/<instance>/\nstop:      %s stop%s      remove everything: %s clean%s\n",
-		self, dirFlag, relPath(st.Dir), self, dirFlag, self, dirFlag)
+	fmt.Fprintf(w, "\nstatus: %s status%s\n", self, dirFlag)
+	fmt.Fprintf(w, "logs:   %s/<cluster>/<instance>/\n", relPath(st.Dir))
+	fmt.Fprintf(w, "stop:   %s stop%s   (remove everything: %s clean%s)\n", self, dirFlag, self, dirFlag)
 }
 
 func mustAbs(p string) string {
