@@ -45,6 +45,7 @@ func TestOneboxUserPath(t *testing.T) {
 		defer cancel()
 		onebox.Stop(ctx, onebox.Options{Dir: dir})
 		harness.AssertNoProcess(t, dir)
+		harness.CheckOutputs(t, dir)
 	})
 
 	start := time.Now()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -156,6 +157,9 @@ func (s *State) save() error {
 // the same onebox at once. The lock is released by the returned function
 // (or when the process exits).
 func lock(dir string) (func(), error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w: directory %s does not exist (start one with onebox start)", ErrNoOnebox, dir)
+	}
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("onebox: %w", err)
@@ -163,7 +167,7 @@ func lock(dir string) (func(), error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		holder, _ := os.ReadFile(f.Name())
 		f.Close()
-		return nil, fmt.Errorf("onebox: another onebox command (pid %s) is working on %s: %w", string(holder), dir, err)
+		return nil, fmt.Errorf("onebox: another onebox command (pid %q) is working on %s: %w", strings.TrimSpace(string(holder)), dir, err)
 	}
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())), 0)

@@ -156,6 +156,34 @@ func (c *Cluster) cleanup() {
 		t.Errorf("onebox stop: %v", err)
 	}
 	AssertNoProcess(t, c.opts.Dir)
+	CheckOutputs(t, c.opts.Dir)
+}
+
+// CheckOutputs fails t if a daemon of the onebox in dir reported a data
+// race or a panic on its standard error (the race detector of a -race
+// daemon writes there and does not stop it).
+func CheckOutputs(t testing.TB, dir string) {
+	t.Helper()
+	st, err := onebox.LoadState(dir)
+	if err != nil {
+		return
+	}
+	for _, in := range st.Instances {
+		if in.Output == "" {
+			continue
+		}
+		b, err := os.ReadFile(in.Output)
+		if err != nil {
+			continue
+		}
+		for _, bad := range []string{"WARNING: DATA RACE", "panic: ", "fatal error: "} {
+			if i := strings.Index(string(b), bad); i >= 0 {
+				end := min(len(b), i+4000)
+				t.Errorf("%s reported %q in %s:\n%s", in.Name, strings.TrimSpace(bad), in.Output, b[i:end])
+				break
+			}
+		}
+	}
 }
 
 // dumpLogs logs the last lines of every instance's output and log.
