@@ -39,14 +39,8 @@ func TestOneboxUserPath(t *testing.T) {
 		}
 		return string(out), err
 	}
-	t.Cleanup(func() {
-		// Whatever happened, leave no process behind.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		onebox.Stop(ctx, onebox.Options{Dir: dir})
-		harness.AssertNoProcess(t, dir)
-		harness.CheckOutputs(t, dir)
-	})
+	// Whatever happens, leave no process behind.
+	t.Cleanup(func() { harness.StopAndCheck(t, dir) })
 
 	start := time.Now()
 	out, err := run("", "onebox", "start", "--dir", dir, "--base-port", strconv.Itoa(base))

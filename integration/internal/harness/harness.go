@@ -146,44 +146,37 @@ func Start(t testing.TB, o onebox.Options) *Cluster {
 // cleanup stops the onebox, shows the logs of a failed test and checks
 // that no process is left.
 func (c *Cluster) cleanup() {
-	t := c.t
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if t.Failed() {
+	if c.t.Failed() {
 		c.dumpLogs()
 	}
-	if err := onebox.Stop(ctx, c.opts); err != nil && !errors.Is(err, onebox.ErrNoOnebox) {
-		t.Errorf("onebox stop: %v", err)
-	}
-	AssertNoProcess(t, c.opts.Dir)
-	CheckOutputs(t, c.opts.Dir)
+	StopAndCheck(c.t, c.opts.Dir)
 }
 
-// CheckOutputs fails t if a daemon of the onebox in dir reported a data
-// race or a panic on its standard error (the race detector of a -race
-// daemon writes there and does not stop it).
-func CheckOutputs(t testing.TB, dir string) {
+// StopAndCheck stops the onebox in dir and fails t if any process the
+// state file recorded before the stop (pid and start time) still exists
+// afterwards, or if a daemon reported a race or a panic.
+func StopAndCheck(t testing.TB, dir string) {
 	t.Helper()
-	st, err := onebox.LoadState(dir)
-	if err != nil {
+	before, err := onebox.LoadState(dir)
+	if errors.Is(err, onebox.ErrNoOnebox) {
 		return
 	}
-	for _, in := range st.Instances {
-		if in.Output == "" {
-			continue
-		}
-		b, err := os.ReadFile(in.Output)
-		if err != nil {
-			continue
-		}
-		for _, bad := range []string{"WARNING: DATA RACE", "panic: ", "fatal error: "} {
-			if i := strings.Index(string(b), bad); i >= 0 {
-				end := min(len(b), i+4000)
-				t.Errorf("%s reported %q in %s:\n%s", in.Name, strings.TrimSpace(bad), in.Output, b[i:end])
-				break
-			}
+	if err != nil {
+		t.Errorf("read onebox state: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := onebox.Stop(ctx, onebox.Options{Dir: dir}); err != nil {
+		t.Errorf("onebox stop: %v", err)
+	}
+	for _, in := range before.Instances {
+		if in.Alive() {
+			t.Errorf("%s (pid %d) is still alive after onebox stop", in.Name, in.PID)
 		}
 	}
+	AssertNoProcess(t, dir)
+	CheckOutputs(t, dir)
 }
 
 // dumpLogs logs the last lines of every instance's output and log.
@@ -216,7 +209,34 @@ func AssertNoProcess(t testing.TB, dir string) {
 	}
 	for _, in := range st.Instances {
 		if in.Alive() {
-			t.Errorf("%s (pid %d) is still alive after stop", in.Name, in.PID)
+			t.Errorf("%s (pid %d) is still alive", in.Name, in.PID)
+		}
+	}
+}
+
+// CheckOutputs fails t if a daemon of the onebox in dir reported a data
+// race or a panic on its standard error (the race detector of a -race
+// daemon writes there and does not stop it).
+func CheckOutputs(t testing.TB, dir string) {
+	t.Helper()
+	st, err := onebox.LoadState(dir)
+	if err != nil {
+		return
+	}
+	for _, in := range st.Instances {
+		if in.Output == "" {
+			continue
+		}
+		b, err := os.ReadFile(in.Output)
+		if err != nil {
+			continue
+		}
+		for _, bad := range []string{"WARNING: DATA RACE", "panic: ", "fatal error: "} {
+			if i := strings.Index(string(b), bad); i >= 0 {
+				end := min(len(b), i+4000)
+				t.Errorf("%s reported %q in %s:\n%s", in.Name, strings.TrimSpace(bad), in.Output, b[i:end])
+				break
+			}
 		}
 	}
 }
