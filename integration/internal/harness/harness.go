@@ -95,12 +95,15 @@ func Binaries(t testing.TB) string {
 }
 
 // FreeBasePort returns a base port for which every port of the onebox o
-// describes is free now (o.BasePort is ignored).
+// describes is free now (o.BasePort is ignored). Bases are drawn from
+// 20000..31000, below Linux's default ephemeral range (32768..60999), so
+// outgoing connections do not take a port between the check and the
+// daemon's bind.
 func FreeBasePort(t testing.TB, o onebox.Options) int {
 	t.Helper()
 	var last error
 	for range 100 {
-		o.BasePort = 20000 + 10*rand.IntN(3000)
+		o.BasePort = 20000 + 10*rand.IntN(1100)
 		if last = onebox.CheckPorts(onebox.Ports(o)); last == nil {
 			return o.BasePort
 		}
