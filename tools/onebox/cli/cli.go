@@ -58,7 +58,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	var o onebox.Options
 	fs.StringVar(&o.Dir, "dir", onebox.DefaultDir, "onebox directory (state, configs, logs, data)")
-	fs.DurationVar(&o.StopTimeout, "timeout", onebox.DefaultStopTimeout, "stop: how long to wait after SIGTERM before SIGKILL")
 	verbose := fs.BoolP("verbose", "v", false, "log progress to stderr")
 	var (
 		jsonOut bool
@@ -79,9 +78,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&jsonOut, "json", false, "print JSON")
 	case "stop-instance":
 		fs.StringVarP(&sigName, "signal", "s", "TERM", "KILL, TERM, STOP or CONT")
+		fs.DurationVar(&o.StopTimeout, "timeout", onebox.DefaultStopTimeout, "after TERM: how long to wait for the process to end")
 	case "start-instance":
 		fs.DurationVar(&o.StartTimeout, "start-timeout", onebox.DefaultStartTimeout, "how long to wait for the instance to answer")
 	case "stop", "clean":
+		fs.DurationVar(&o.StopTimeout, "timeout", onebox.DefaultStopTimeout, "how long to wait after SIGTERM before SIGKILL")
 	default:
 		fmt.Fprintf(stderr, "error: unknown command %q\n\n%s", cmd, usage)
 		return ExitUsage
