@@ -7,7 +7,7 @@ PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 MAINS    = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' $(PKGS))
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test unit deps lint fmt vet staticcheck bench-micro clean
+.PHONY: all build onebox test unit deps lint fmt vet staticcheck bench-micro clean
 
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := bin/tools/staticcheck
@@ -17,6 +17,16 @@ all: build
 build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(MAINS)
+
+## onebox: builds everything, then starts a local cluster in .onebox/ (1 meta server, 3 replica
+## servers, local-directory store) and prints how to connect. Arguments for `onebox start` go in
+## ONEBOX_ARGS, e.g. make onebox ONEBOX_ARGS="-m 2 --zk"; see docs/onebox.md.
+ONEBOX_ARGS ?=
+onebox: build
+	bin/onebox start $(ONEBOX_ARGS)
+	@echo
+	@echo "Connect with the admincli line above; bin/onebox status lists the processes,"
+	@echo "bin/onebox stop stops them (docs/onebox.md)."
 
 ## deps: installs what the tests need (Debian's zookeeper when root).
 deps:

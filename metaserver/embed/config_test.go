@@ -91,3 +91,71 @@ func TestStartRefusesBadConfig(t *testing.T) {
 		t.Fatalf("Start on a wildcard address without advertise_address: %v", err)
 	}
 }
+
+// TestConfigClusters covers the [pegasus.clusters] and [duplication-group]
+// sections that duplication reads.
+func TestConfigClusters(t *testing.T) {
+	good := func(c *embed.Config) {
+		c.MetaServer.ClusterName = "onebox"
+		c.Pegasus.Clusters = map[string]string{"onebox": "127.0.0.1:34601,127.0.0.1:34602", "onebox2": "127.0.0.1:34701"}
+		c.DuplicationGroup = map[string]int{"onebox": 1, "onebox2": 2}
+	}
+	cfg := embed.DefaultConfig()
+	good(&cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("two clusters: %v", err)
+	}
+	tests := []struct {
+		name string
+		mod  func(*embed.Config)
+		want string
+	}{
+		{"empty name in clusters", func(c *embed.Config) { c.Pegasus.Clusters[""] = "127.0.0.1:1" }, "pegasus.clusters has an entry with an empty cluster name"},
+		{"empty meta list", func(c *embed.Config) { c.Pegasus.Clusters["onebox2"] = " " }, "pegasus.clusters.onebox2: empty meta server list"},
+		{"meta without port", func(c *embed.Config) { c.Pegasus.Clusters["onebox2"] = "127.0.0.1:34701,meta" }, `meta server "meta": want host:port`},
+		{"meta port out of range", func(c *embed.Config) { c.Pegasus.Clusters["onebox2"] = "127.0.0.1:0" }, "port in 1..65535"},
+		{"empty name in group", func(c *embed.Config) { c.DuplicationGroup[""] = 3 }, "duplication-group has an entry with an empty cluster name"},
+		{"negative id", func(c *embed.Config) { c.DuplicationGroup["onebox2"] = -1 }, "duplication-group.onebox2 = -1: want a cluster id in 1..127"},
+		{"id too large", func(c *embed.Config) { c.DuplicationGroup["onebox2"] = 128 }, "duplication-group.onebox2 = 128"},
+		{"duplicate id", func(c *embed.Config) { c.DuplicationGroup["onebox2"] = 1 }, "id already used by cluster onebox"},
+		{"own cluster without id", func(c *embed.Config) { c.MetaServer.ClusterName = "other" }, `no id to this server's own cluster "other"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := embed.DefaultConfig()
+			good(&cfg)
+			tt.mod(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want an error about %s", err, tt.want)
+			}
+		})
+	}
+
+	file := filepath.Join(t.TempDir(), "meta.toml")
+	text := `
+[meta_server]
+cluster_name = "onebox2"
+[pegasus.clusters]
+onebox = "127.0.0.1:34601"
+onebox2 = "127.0.0.1:34701"
+[duplication-group]
+onebox = 1
+onebox2 = 2
+`
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg = embed.DefaultConfig()
+	if _, err := config.Load([]string{"-c", file, "--duplication-group", "onebox3=3"}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Pegasus.Clusters) != 2 || cfg.Pegasus.Clusters["onebox2"] != "127.0.0.1:34701" ||
+		len(cfg.DuplicationGroup) != 3 || cfg.DuplicationGroup["onebox3"] != 3 {
+		t.Fatalf("loaded clusters %v, group %v", cfg.Pegasus.Clusters, cfg.DuplicationGroup)
+	}
+	cfg = embed.DefaultConfig()
+	if _, err := config.Load([]string{"-c", file, "--meta_server.cluster_name=onebox9"}, &cfg); err == nil || !strings.Contains(err.Error(), `"onebox9"`) {
+		t.Fatalf("own cluster missing from the group: %v", err)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +28,11 @@ type Config struct {
 	ReplicaServer ReplicaServerConfig `toml:"replica_server" comment:"This server's addresses and its meta servers."`
 	RPC           RPCConfig           `toml:"rpc" comment:"RPC server and client limits."`
 	Pegasus       PegasusConfig       `toml:"pegasus"`
-	Logging       logging.Config      `toml:"logging" comment:"Logging."`
+	// DuplicationGroup is the [duplication-group] section: cluster name ->
+	// cluster id (1..127). Only duplication reads it, and duplication is
+	// not implemented yet; the server validates it at start.
+	DuplicationGroup map[string]int `toml:"duplication-group" comment:"Duplication: cluster name = cluster id (1..127, unique). When not empty it must give replication.cluster_name an id. Read by duplication (not implemented yet)."`
+	Logging          logging.Config `toml:"logging" comment:"Logging."`
 
 	// Logger, if set, receives the server's logs instead of a logger built
 	// from Logging (tests, embedding programs).
@@ -41,6 +47,7 @@ type Config struct {
 
 // ReplicationConfig is the [replication] section.
 type ReplicationConfig struct {
+	ClusterName        string          `toml:"cluster_name" comment:"Name of the cluster this server belongs to (as in the meta servers' meta_server.cluster_name); duplication looks it up in [duplication-group]."`
 	DataDirs           []string        `toml:"data_dirs" comment:"Directories holding the replicas (<data_dir>/<app_id>.<pidx>); new replicas go to the least loaded one."`
 	PlogSync           string          `toml:"plog_sync" comment:"When a write is durable before it is acknowledged: \"fsync\" (synced to stable storage; survives machine crashes) or \"pagecache\" (handed to the OS; survives process crashes)."`
 	PlogSegmentSize    config.ByteSize `toml:"plog_segment_size" comment:"Size at which a plog segment file is closed and a new one started."`
@@ -71,9 +78,12 @@ type RPCConfig struct {
 }
 
 // PegasusConfig is the [pegasus] table; its [pegasus.server] section holds
-// the storage engine knobs.
+// the storage engine knobs and [pegasus.clusters] the known clusters.
 type PegasusConfig struct {
 	Server StorageConfig `toml:"server" comment:"Storage engine (pebble) of every replica."`
+	// Clusters is the [pegasus.clusters] section: cluster name -> its meta
+	// servers as a comma-separated host:port list.
+	Clusters map[string]string `toml:"clusters" comment:"Known clusters (duplication targets): cluster name = comma-separated meta server list (host:port,...). Read by duplication (not implemented yet)."`
 }
 
 // StorageConfig is the [pegasus.server] section.
@@ -102,6 +112,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		Replication: ReplicationConfig{
+			ClusterName:        "onebox",
 			DataDirs:           []string{"data/replica"},
 			PlogSync:           plog.SyncFsync.String(),
 			PlogSegmentSize:    config.ByteSize(plog.DefaultSegmentSizeBytes),
@@ -136,8 +147,9 @@ func DefaultConfig() Config {
 			ScanIdleTimeout:    config.Duration(storage.DefaultScanIdleTimeout),
 			ReapInterval:       config.Duration(time.Second),
 			EngineSyncInterval: config.Duration(10 * time.Second),
-		}},
-		Logging: logging.DefaultConfig(),
+		}, Clusters: map[string]string{}},
+		DuplicationGroup: map[string]int{},
+		Logging:          logging.DefaultConfig(),
 	}
 }
 
@@ -189,6 +201,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad("%s %v must be positive", name, d)
 		}
+	}
+	if strings.TrimSpace(r.ClusterName) == "" {
+		bad("replication.cluster_name is empty")
 	}
 	positive("replication.tick_interval", r.TickInterval)
 	positive("replication.config_sync_interval", r.ConfigSyncInterval)
@@ -258,12 +273,72 @@ func (c *Config) Validate() error {
 	positive("pegasus.server.reap_interval", st.ReapInterval)
 	positive("pegasus.server.engine_sync_interval", st.EngineSyncInterval)
 
+	errs = append(errs, validateClusters(c.Pegasus.Clusters, c.DuplicationGroup, "replication.cluster_name", r.ClusterName)...)
+
 	if err := c.Logging.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	// Some checks iterate maps: order by message for a stable output.
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// maxClusterID is the largest id of the [duplication-group] section: the
+// id occupies 7 bits of a record's timetag.
+const maxClusterID = 127
+
+// validateClusters checks the [pegasus.clusters] and [duplication-group]
+// sections and returns every problem, ordered by cluster name: names are
+// non-empty, meta lists are non-empty comma-separated host:port lists, ids
+// are in 1..maxClusterID and unique, and when the group is not empty the
+// server's own cluster (ownKey names its setting) has an id.
+func validateClusters(clusters map[string]string, group map[string]int, ownKey, own string) []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(clusters)) {
+		if strings.TrimSpace(name) == "" {
+			errs = append(errs, errors.New("pegasus.clusters has an entry with an empty cluster name"))
+			continue
+		}
+		if err := checkMetaList(clusters[name]); err != nil {
+			errs = append(errs, fmt.Errorf("pegasus.clusters.%s: %w", name, err))
+		}
+	}
+	byID := map[int]string{}
+	for _, name := range slices.Sorted(maps.Keys(group)) {
+		id := group[name]
+		switch {
+		case strings.TrimSpace(name) == "":
+			errs = append(errs, errors.New("duplication-group has an entry with an empty cluster name"))
+		case id < 1 || id > maxClusterID:
+			errs = append(errs, fmt.Errorf("duplication-group.%s = %d: want a cluster id in 1..%d", name, id, maxClusterID))
+		case byID[id] != "":
+			errs = append(errs, fmt.Errorf("duplication-group.%s = %d: id already used by cluster %s", name, id, byID[id]))
+		default:
+			byID[id] = name
+		}
+	}
+	if _, ok := group[own]; len(group) > 0 && !ok {
+		errs = append(errs, fmt.Errorf("duplication-group gives no id to this server's own cluster %q (%s)", own, ownKey))
+	}
+	return errs
+}
+
+// checkMetaList checks a comma-separated host:port list.
+func checkMetaList(list string) error {
+	if strings.TrimSpace(list) == "" {
+		return errors.New("empty meta server list")
+	}
+	for part := range strings.SplitSeq(list, ",") {
+		addr := strings.TrimSpace(part)
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("meta server %q: want host:port: %v", addr, err)
+		}
+		if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("meta server %q: want a host and a port in 1..65535", addr)
+		}
+	}
+	return nil
 }
 
 func checkAddr(name, addr string) error {

@@ -161,3 +161,83 @@ func TestConfigDocListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateClusters covers the [pegasus.clusters] and
+// [duplication-group] sections that duplication reads.
+func TestValidateClusters(t *testing.T) {
+	good := func(c *Config) {
+		c.Replication.ClusterName = "onebox"
+		c.Pegasus.Clusters = map[string]string{"onebox": "127.0.0.1:34601,127.0.0.1:34602", "onebox2": "127.0.0.1:34701"}
+		c.DuplicationGroup = map[string]int{"onebox": 1, "onebox2": 2}
+	}
+	cfg := DefaultConfig()
+	good(&cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("two clusters: %v", err)
+	}
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"empty cluster name", func(c *Config) { c.Replication.ClusterName = " " }, "replication.cluster_name is empty"},
+		{"empty name in clusters", func(c *Config) { c.Pegasus.Clusters[""] = "127.0.0.1:1" }, "pegasus.clusters has an entry with an empty cluster name"},
+		{"empty meta list", func(c *Config) { c.Pegasus.Clusters["onebox2"] = "" }, "pegasus.clusters.onebox2: empty meta server list"},
+		{"meta without port", func(c *Config) { c.Pegasus.Clusters["onebox2"] = "127.0.0.1:34701,meta" }, `pegasus.clusters.onebox2: meta server "meta": want host:port`},
+		{"meta port out of range", func(c *Config) { c.Pegasus.Clusters["onebox2"] = "127.0.0.1:70000" }, "port in 1..65535"},
+		{"meta without host", func(c *Config) { c.Pegasus.Clusters["onebox2"] = ":34701" }, "want a host"},
+		{"empty list entry", func(c *Config) { c.Pegasus.Clusters["onebox2"] = "127.0.0.1:34701," }, `meta server ""`},
+		{"empty name in group", func(c *Config) { c.DuplicationGroup[""] = 3 }, "duplication-group has an entry with an empty cluster name"},
+		{"id zero", func(c *Config) { c.DuplicationGroup["onebox2"] = 0 }, "duplication-group.onebox2 = 0: want a cluster id in 1..127"},
+		{"id too large", func(c *Config) { c.DuplicationGroup["onebox2"] = 128 }, "duplication-group.onebox2 = 128"},
+		{"duplicate id", func(c *Config) { c.DuplicationGroup["onebox2"] = 1 }, "duplication-group.onebox2 = 1: id already used by cluster onebox"},
+		{"own cluster without id", func(c *Config) { c.Replication.ClusterName = "other" }, `no id to this server's own cluster "other"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			good(&cfg)
+			c.mutate(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+	// An empty group needs no id for the own cluster.
+	cfg = DefaultConfig()
+	cfg.Replication.ClusterName = "other"
+	cfg.Pegasus.Clusters = map[string]string{"onebox": "127.0.0.1:34601"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("clusters without a group: %v", err)
+	}
+}
+
+// TestLoadClusters reads both sections from a file and from flags.
+func TestLoadClusters(t *testing.T) {
+	p := writeFile(t, `
+[replication]
+cluster_name = "onebox2"
+
+[pegasus.clusters]
+onebox = "127.0.0.1:34601"
+onebox2 = "127.0.0.1:34701,127.0.0.1:34702"
+
+[duplication-group]
+onebox = 1
+onebox2 = 2
+`)
+	cfg := DefaultConfig()
+	if _, err := config.Load([]string{"-c", p, "--duplication-group", "onebox3=3", "--pegasus.clusters", "onebox3=127.0.0.1:34801"}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	wantClusters := map[string]string{"onebox": "127.0.0.1:34601", "onebox2": "127.0.0.1:34701,127.0.0.1:34702", "onebox3": "127.0.0.1:34801"}
+	if !reflect.DeepEqual(cfg.Pegasus.Clusters, wantClusters) || !reflect.DeepEqual(cfg.DuplicationGroup, map[string]int{"onebox": 1, "onebox2": 2, "onebox3": 3}) ||
+		cfg.Replication.ClusterName != "onebox2" {
+		t.Fatalf("loaded clusters %v, group %v, name %q", cfg.Pegasus.Clusters, cfg.DuplicationGroup, cfg.Replication.ClusterName)
+	}
+	cfg = DefaultConfig()
+	if _, err := config.Load([]string{"-c", p, "--duplication-group", "onebox3=200"}, &cfg); err == nil || !strings.Contains(err.Error(), "duplication-group.onebox3 = 200") {
+		t.Fatalf("bad id through a flag: %v", err)
+	}
+}

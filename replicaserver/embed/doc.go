@@ -14,7 +14,8 @@
 //
 // Config is the whole daemon configuration, shaped like its TOML file
 // (sections [replication], [replica_server], [rpc], [pegasus.server],
-// [logging]; see docs/replicaserver-config.md), plus runtime hooks (Logger,
+// [pegasus.clusters], [duplication-group], [logging]; see
+// docs/replicaserver-config.md), plus runtime hooks (Logger,
 // FS, Clock) that only code sets. DefaultConfig holds the compiled
 // defaults; Validate reports every bad value at once.
 //
