@@ -98,6 +98,7 @@ type learnSource struct {
 	mu       sync.Mutex
 	sessions map[sessionKey]*learnSession
 	seq      uint64
+	served   int64 // checkpoint bytes served since start, every session
 }
 
 func newLearnSource(s *Server) *learnSource {
@@ -390,6 +391,7 @@ func (ls *learnSource) copyFile(req *protocol.CopyFileRequest, resp *protocol.Co
 	}
 	ls.mu.Lock()
 	ss.served += int64(len(out.Data))
+	ls.served += int64(len(out.Data))
 	ls.mu.Unlock()
 	ls.s.metrics.learnServedBytes.Inc(int64(len(out.Data)))
 	*resp = out
@@ -539,6 +541,13 @@ type SessionView struct {
 	ServedBytes int64           `json:"served_bytes"`
 	StartDecree protocol.Decree `json:"start_decree"`
 	Completed   bool            `json:"completed"`
+}
+
+// servedBytes returns the checkpoint bytes served since start.
+func (ls *learnSource) servedBytes() int64 {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.served
 }
 
 func (ls *learnSource) views() []SessionView {

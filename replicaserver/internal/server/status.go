@@ -66,14 +66,17 @@ func (s *Server) ReplicasJSON(*http.Request) (any, error) { return s.Replicas(),
 type LearningPage struct {
 	Node string `json:"node"`
 	// RateLimitBytes is the node's learning rate limit (0: unlimited).
-	RateLimitBytes int64         `json:"rate_limit_bytes"`
-	Sessions       []SessionView `json:"sessions"`
-	Learners       []LearnerView `json:"learners"`
+	RateLimitBytes int64 `json:"rate_limit_bytes"`
+	// ServedBytes counts the checkpoint bytes this node served to learners
+	// since it started.
+	ServedBytes int64         `json:"served_bytes"`
+	Sessions    []SessionView `json:"sessions"`
+	Learners    []LearnerView `json:"learners"`
 }
 
 // Learning returns the learning page.
 func (s *Server) Learning() LearningPage {
-	return LearningPage{Node: s.opts.Node, RateLimitBytes: s.target.lim.Limit(), Sessions: s.source.views(), Learners: s.target.views()}
+	return LearningPage{Node: s.opts.Node, RateLimitBytes: s.target.lim.Limit(), ServedBytes: s.source.servedBytes(), Sessions: s.source.views(), Learners: s.target.views()}
 }
 
 // LearningJSON serves /replica/learning (an httpserver.JSONFunc).

@@ -1,0 +1,153 @@
+package embed
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pegasus-go/pegasus/shared/protocol"
+)
+
+// TestReplicationThreeMembers: writes commit on all three replicas, a new
+// ballot from the meta keeps them writing, and a prepare of the old ballot
+// is refused over the wire with CodeStaleBallot.
+func TestReplicationThreeMembers(t *testing.T) {
+	cl := newCluster(t, 3)
+	cl.create(0, 1, 2)
+	primary := cl.node(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n, size = 300, 100
+	for i := range n {
+		if err := cl.set(ctx, primary, i, size); err != nil {
+			t.Fatalf("set %d: %v", i, err)
+		}
+	}
+	d := cl.waitSameData(0, 1, 2)
+	if d.Records != n || d.Decree < 1 {
+		t.Fatalf("digest %+v, want %d records", d, n)
+	}
+	for i := range 3 {
+		v, ok := cl.info(i)
+		want := []string{"PS_PRIMARY", "PS_SECONDARY", "PS_SECONDARY"}[i]
+		if !ok || v.Role != want || v.Ballot != 1 || v.LastCommitted < d.Decree {
+			t.Fatalf("server %d reports %+v, want %s at ballot 1 committed >= %d", i, v, want, d.Decree)
+		}
+	}
+
+	// The meta moves the partition to ballot 2 with the same members.
+	pc := cl.meta.config(cl.gpid())
+	pc.Ballot = 2
+	cl.meta.mu.Lock()
+	cl.meta.cfgs[pc.Gpid] = clonePC(pc)
+	cl.meta.mu.Unlock()
+	for i := range 3 {
+		cl.meta.propose(cl.node(i), &protocol.ConfigProposalRequest{Type: protocol.ConfigPrimaryForceUpdateBallot, Node: primary,
+			App: cl.tb.app, Config: clonePC(pc)})
+	}
+	for i := n; i < n+50; i++ {
+		if err := cl.set(ctx, primary, i, size); err != nil {
+			t.Fatalf("set %d under ballot 2: %v", i, err)
+		}
+	}
+	d = cl.waitSameData(0, 1, 2)
+	if d.Records != n+50 {
+		t.Fatalf("digest %+v after ballot 2, want %d records", d, n+50)
+	}
+
+	// A prepare from the old primary configuration (ballot 1) is stale.
+	old := pc
+	old.Ballot = 1
+	req := &protocol.PrepareRequest{Gpid: cl.gpid(), Config: old, Status: protocol.PartitionSecondary,
+		Mutation: protocol.Mutation{Ballot: 1, Decree: d.Decree + 1, LastCommitted: d.Decree,
+			Updates: []protocol.Update{{Op: protocol.OpEmpty}}}}
+	var resp protocol.PrepareResponse
+	if err := cl.c.Call(ctx, cl.node(1), protocol.ServicePeer, protocol.MethodPrepare, req, &resp); err != nil {
+		t.Fatalf("stale prepare: %v", err)
+	}
+	if resp.Code != protocol.CodeStaleBallot || resp.Ballot != 2 {
+		t.Fatalf("stale prepare answered %+v, want ERR_STALE_BALLOT at ballot 2", resp)
+	}
+	// A prepare for a partition the node does not hold.
+	req.Gpid = protocol.Gpid{AppID: 9}
+	req.Config.Gpid = req.Gpid
+	err := cl.c.Call(ctx, cl.node(1), protocol.ServicePeer, protocol.MethodPrepare, req, &resp)
+	if protocol.CodeOf(err) != protocol.CodeObjectNotFound {
+		t.Fatalf("prepare of an unknown partition: %v", err)
+	}
+	// Nothing changed on the secondary.
+	if d2, err := cl.digest(1); err != nil || d2.Decree != d.Decree || d2.Records != d.Records {
+		t.Fatalf("secondary after stale prepare: %+v %v", d2, err)
+	}
+}
+
+// TestReplicationSecondaryFailure: a secondary's server is closed under
+// load; the primary proposes its removal, the meta accepts, writes go on
+// with two members and no acknowledged write is lost. With the last
+// secondary gone too, the lone primary of the 3-replica table refuses
+// writes with CodeNotEnoughMember and still serves reads.
+func TestReplicationSecondaryFailure(t *testing.T) {
+	cl := newCluster(t, 3)
+	cl.create(0, 1, 2)
+	primary := cl.node(0)
+	const size = 64
+	w := cl.startWriter(primary, 0, size)
+	waitFor(t, 30*time.Second, "100 acknowledged writes", func() (bool, string) {
+		return w.ackedCount() >= 100, fmt.Sprint(w.ackedCount())
+	})
+	removed := cl.node(2)
+	cl.stop(2)
+	waitFor(t, 30*time.Second, "removal of the closed secondary", func() (bool, string) {
+		pc := cl.meta.config(cl.gpid())
+		return pc.Ballot == 2 && slices.Equal(pc.Secondaries, []string{cl.node(1)}), fmt.Sprintf("%+v", pc)
+	})
+	before := w.ackedCount()
+	waitFor(t, 30*time.Second, "100 more writes with two members", func() (bool, string) {
+		return w.ackedCount() >= before+100, fmt.Sprint(w.ackedCount())
+	})
+	acked := w.halt()
+	pc := cl.meta.config(cl.gpid())
+	if !slices.Equal(pc.LastDrops, []string{removed}) {
+		t.Fatalf("last drops %v, want [%s]", pc.LastDrops, removed)
+	}
+	cl.meta.mu.Lock()
+	updates := slices.Clone(cl.meta.updates)
+	cl.meta.mu.Unlock()
+	if len(updates) != 1 || updates[0].Type != protocol.ConfigDowngradeToInactive || updates[0].Node != removed {
+		t.Fatalf("meta updates %+v, want one downgrade of %s", updates, removed)
+	}
+	cl.readAll(primary, acked, size)
+	d := cl.waitSameData(0, 1)
+	if d.Records < int64(len(acked)) {
+		t.Fatalf("replicas hold %d records, %d writes were acknowledged", d.Records, len(acked))
+	}
+	if v, _ := cl.info(0); v.Ballot != 2 || v.Role != "PS_PRIMARY" {
+		t.Fatalf("primary reports %+v", v)
+	}
+
+	// The last secondary goes too. An idle primary does not notice (the
+	// meta's failure detector would); the next write times out on it and
+	// makes the primary propose its removal. That write was prepared while
+	// two members remained, so it may commit on the primary alone.
+	cl.stop(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.set(ctx, primary, 999_999, size); err != nil && protocol.CodeOf(err) != protocol.CodeTimeout {
+		t.Logf("write while the last secondary is removed: %v", err)
+	}
+	waitFor(t, 30*time.Second, "removal of the last secondary", func() (bool, string) {
+		pc := cl.meta.config(cl.gpid())
+		return pc.Ballot == 3 && len(pc.Secondaries) == 0, fmt.Sprintf("%+v", pc)
+	})
+	waitFor(t, 30*time.Second, "the primary installing ballot 3", func() (bool, string) {
+		v, _ := cl.info(0)
+		return v.Ballot == 3, fmt.Sprintf("%+v", v)
+	})
+	err := cl.set(ctx, primary, 1_000_000, size)
+	if protocol.CodeOf(err) != protocol.CodeNotEnoughMember {
+		t.Fatalf("write to a lone primary of a 3-replica table: %v, want ERR_NOT_ENOUGH_MEMBER", err)
+	}
+	cl.readAll(primary, acked[:10], size)
+}
