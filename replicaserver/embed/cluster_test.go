@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -276,12 +277,15 @@ func (cl *cluster) create(members ...int) {
 // key returns the hashkey of write i.
 func key(i int) []byte { return fmt.Appendf(nil, "k%06d", i) }
 
+// value returns write i's value: size bytes that do not compress, so
+// checkpoints hold several files.
 func value(i, size int) []byte {
 	v := fmt.Appendf(nil, "v%06d-", i)
+	r := rand.New(rand.NewPCG(uint64(i), 7))
 	for len(v) < size {
-		v = append(v, byte('a'+i%26))
+		v = append(v, byte(r.Uint32()))
 	}
-	return v
+	return v[:max(size, len(v))]
 }
 
 // set writes key(i) to the primary at addr.

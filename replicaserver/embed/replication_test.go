@@ -151,3 +151,118 @@ func TestReplicationSecondaryFailure(t *testing.T) {
 	}
 	cl.readAll(primary, acked[:10], size)
 }
+
+// preload writes n records of size bytes through MultiSet, 50 per call.
+func (cl *cluster) preload(addr string, n, size int) {
+	cl.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for b := 0; b*50 < n; b++ {
+		hk := fmt.Appendf(nil, "bulk%05d", b)
+		req := &protocol.MultiSetRequest{Header: cl.tb.header(hk), HashKey: hk}
+		for i := b * 50; i < min(n, (b+1)*50); i++ {
+			req.KVs = append(req.KVs, protocol.KeyValue{SortKey: key(i), Value: value(i, size)})
+		}
+		if err := cl.c.Call(ctx, addr, protocol.ServiceReplica, protocol.MethodMultiSet, req, &protocol.MultiSetResponse{}); err != nil {
+			cl.t.Fatalf("preload batch %d: %v", b, err)
+		}
+	}
+}
+
+// TestLearnerCatchesUp: a node added with ConfigAddSecondary while a writer
+// keeps writing copies the primary's checkpoint (rate limited) and the plog
+// tail, is upgraded to secondary through the meta, and ends with the same
+// data. Its server is restarted in the middle of the copy: the files it had
+// completed are not fetched again.
+func TestLearnerCatchesUp(t *testing.T) {
+	cl := newCluster(t, 2)
+	// The learner copies at 1 MiB/s, so the copy of several MiB is still
+	// running when its server restarts.
+	cl.dirs = append(cl.dirs, t.TempDir())
+	cl.servers = append(cl.servers, nil)
+	cl.addrs = append(cl.addrs, "127.0.0.1:0")
+	learnerCfg := func() Config {
+		c := cl.config(2)
+		c.Replication.LearnRateLimit = 1 << 20
+		return c
+	}
+	startLearner := func() {
+		t.Helper()
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			cl.servers[2], err = Start(learnerCfg())
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("start learner: %v", err)
+		}
+		cl.addrs[2] = cl.servers[2].RPCAddr()
+	}
+	startLearner()
+	cl.create(0, 1)
+	primary, learner := cl.node(0), cl.node(2)
+	const preloaded, bulkSize, size = 6000, 1000, 64
+	cl.preload(primary, preloaded, bulkSize)
+
+	w := cl.startWriter(primary, 0, size)
+	waitFor(t, 30*time.Second, "the writer running", func() (bool, string) { return w.ackedCount() >= 20, "" })
+	cl.meta.propose(primary, &protocol.ConfigProposalRequest{Type: protocol.ConfigAddSecondary, Node: learner, App: cl.tb.app,
+		Config: cl.meta.config(cl.gpid())})
+
+	// Wait until the learner has completed some files but not all.
+	var doneBefore []string
+	waitFor(t, 60*time.Second, "a partial copy", func() (bool, string) {
+		for _, v := range cl.servers[2].srv.Learning().Learners {
+			c := v.Copy
+			if v.Phase == "copying" && c.DoneFiles >= 2 && c.FetchedBytes >= 256<<10 && c.DoneFiles < c.Files-2 {
+				doneBefore = c.Done
+				return true, ""
+			}
+			return false, fmt.Sprintf("%+v", v)
+		}
+		return false, "no learner task"
+	})
+	cl.stop(2)
+	servedBefore := cl.servers[0].srv.Learning().ServedBytes
+	startLearner()
+
+	waitFor(t, 90*time.Second, "the learner upgraded to secondary", func() (bool, string) {
+		pc := cl.meta.config(cl.gpid())
+		return pc.Ballot == 2 && slices.Equal(pc.Secondaries, []string{cl.node(1), learner}), fmt.Sprintf("%+v", pc)
+	})
+	before := w.ackedCount()
+	waitFor(t, 30*time.Second, "writes with three members", func() (bool, string) {
+		return w.ackedCount() >= before+50, fmt.Sprint(w.ackedCount())
+	})
+	acked := w.halt()
+	d := cl.waitSameData(0, 1, 2)
+	if d.Records < int64(preloaded+len(acked)) {
+		t.Fatalf("replicas hold %d records, want at least %d", d.Records, preloaded+len(acked))
+	}
+	cl.readAll(primary, acked, size)
+	if v, _ := cl.info(2); v.Role != "PS_SECONDARY" || v.Ballot != 2 {
+		t.Fatalf("learner reports %+v", v)
+	}
+
+	// The restarted learner kept what it had completed.
+	views := cl.servers[2].srv.Learning().Learners
+	if len(views) != 1 {
+		t.Fatalf("learner tasks after the restart: %+v", views)
+	}
+	lv := views[0]
+	c := lv.Copy
+	served := cl.servers[0].srv.Learning().ServedBytes - servedBefore
+	t.Logf("copy before restart: %d files %v; after: %+v; served after restart %d bytes", len(doneBefore), doneBefore, c, served)
+	if lv.Phase != "done" || lv.Installs != 1 {
+		t.Fatalf("learner task %+v", lv)
+	}
+	if c.ResumedFiles < len(doneBefore) || c.ResumedBytes == 0 || c.ResumedBytes+c.FetchedBytes != c.TotalBytes {
+		t.Fatalf("resumed copy %+v; %d files were complete before the restart", c, len(doneBefore))
+	}
+	if served != c.FetchedBytes {
+		t.Fatalf("primary served %d bytes after the restart, the learner fetched %d", served, c.FetchedBytes)
+	}
+}
