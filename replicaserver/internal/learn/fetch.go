@@ -196,12 +196,14 @@ func fetchFile(ctx context.Context, fs vfs.FS, final string, f protocol.LearnFil
 		case len(resp.Data) == 0 && !resp.EOF:
 			return protocol.Errorf(protocol.CodeCorruption, "learn: empty chunk of %s at offset %d before its end", f.Name, off)
 		}
+		// Hash first: a file system may scribble over a written buffer.
+		h.Write(resp.Data)
+		n = len(resp.Data)
 		if _, err := out.Write(resp.Data); err != nil {
 			return ioErr("write "+part, err)
 		}
-		h.Write(resp.Data)
-		off += int64(len(resp.Data))
-		got(len(resp.Data))
+		off += int64(n)
+		got(n)
 		if resp.EOF || off == f.Size {
 			break
 		}

@@ -237,15 +237,7 @@ func (ls *learnSource) learn(ctx context.Context, req *protocol.LearnRequest, re
 		start, tail, err := r.StartLearner(req.Learner, x+1, 2*learnSwitchGap)
 		switch {
 		case err == nil:
-			resp.PrepareStartDecree = start
-			resp.Mutations = make([]protocol.Mutation, len(tail))
-			for i, m := range tail {
-				resp.Mutations[i] = *m
-			}
-			ls.mu.Lock()
-			ss.start = start
-			ls.mu.Unlock()
-			ls.setFloor(ss, start)
+			ls.switched(ss, start, tail, resp)
 			return nil
 		case protocol.CodeOf(err) == protocol.CodeBusy:
 			// The commit point moved on: another round of tail.
@@ -253,7 +245,34 @@ func (ls *learnSource) learn(ctx context.Context, req *protocol.LearnRequest, re
 			return err
 		}
 	}
-	return ls.tailRound(ctx, r, ss, x, resp)
+	if err := ls.tailRound(ctx, r, ss, x, resp); err != nil {
+		return err
+	}
+	if len(resp.Mutations) == 0 && x < st.LastCommitted {
+		// The plog's own evidence of what is committed lags the commit
+		// point: switch with the whole rest of the tail, read on the loop.
+		start, tail, err := r.StartLearner(req.Learner, x+1, learnTailCount)
+		switch {
+		case err == nil:
+			ls.switched(ss, start, tail, resp)
+		case protocol.CodeOf(err) != protocol.CodeBusy:
+			return err
+		}
+	}
+	return nil
+}
+
+// switched fills resp with the switch to prepares at start.
+func (ls *learnSource) switched(ss *learnSession, start protocol.Decree, tail []*protocol.Mutation, resp *protocol.LearnResponse) {
+	resp.PrepareStartDecree = start
+	resp.Mutations = make([]protocol.Mutation, len(tail))
+	for i, m := range tail {
+		resp.Mutations[i] = *m
+	}
+	ls.mu.Lock()
+	ss.start = start
+	ls.mu.Unlock()
+	ls.setFloor(ss, start)
 }
 
 // checkpointRound answers with the session's checkpoint, taking it first

@@ -159,14 +159,20 @@ func (lt *learnTarget) run(ctx context.Context, t *learnTask) error {
 		}
 		st := r.Status()
 		if st.Role != "learner" {
+			// Upgraded, or dropped by the primary: a later group check
+			// starts a new task if it learns again.
 			t.update(func(v *LearnerView) { v.Phase = "done" })
+			lt.removeStaging(r)
 			return nil
 		}
-		done, err := lt.round(ctx, t, r, st)
+		done, progressed, err := lt.round(ctx, t, r, st)
 		if done {
 			t.update(func(v *LearnerView) { v.Phase, v.LastError = "done", "" })
 			log.Info("learning complete", "primary", st.Primary)
 			return nil
+		}
+		if err == nil && !progressed {
+			err = protocol.Errorf(protocol.CodeBusy, "the primary sent nothing to learn")
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -186,9 +192,18 @@ func (lt *learnTarget) run(ctx context.Context, t *learnTask) error {
 	}
 }
 
+// removeStaging removes a finished learner's staging directory.
+func (lt *learnTarget) removeStaging(r *replica.Replica) {
+	fs := lt.s.opts.FS
+	if err := fs.RemoveAll(fs.PathJoin(r.Dir(), stagingDirName)); err != nil {
+		lt.s.log.Warn("cannot remove the learning staging dir", logging.Gpid(r.Info().Gpid), logging.Err(err))
+	}
+}
+
 // round runs one Learn round and acts on the answer; done is set when the
-// primary accepted the completion notice.
-func (lt *learnTarget) round(ctx context.Context, t *learnTask, r *replica.Replica, st replica.Status) (done bool, err error) {
+// primary accepted the completion notice, progressed when the round
+// brought something (files, mutations or the switch to prepares).
+func (lt *learnTarget) round(ctx context.Context, t *learnTask, r *replica.Replica, st replica.Status) (done, progressed bool, err error) {
 	s := lt.s
 	g := t.gpid
 	sig := lt.signature(g)
@@ -200,24 +215,24 @@ func (lt *learnTarget) round(ctx context.Context, t *learnTask, r *replica.Repli
 	err = s.opts.Peers.Call(cctx, st.Primary, protocol.ServicePeer, protocol.MethodLearn, req, &resp)
 	cancel()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if resp.Gpid != g {
-		return false, protocol.Errorf(protocol.CodeInvalidArgument, "learn answer for %s names %s", g, resp.Gpid)
+		return false, false, protocol.Errorf(protocol.CodeInvalidArgument, "learn answer for %s names %s", g, resp.Gpid)
 	}
 	switch resp.Type {
 	case protocol.LearnCheckpoint, protocol.LearnCheckpointAndLog:
 		if len(resp.Files) > 0 {
 			t.update(func(v *LearnerView) { v.Phase, v.BaseDecree = "copying", resp.BaseDecree })
 			if err := lt.fetchAndInstall(ctx, t, r, st, &resp); err != nil {
-				return false, err
+				return false, false, err
 			}
 			if resp.Type == protocol.LearnCheckpoint {
-				return false, nil
+				return false, true, nil
 			}
 			_, r, err = s.peerReplica(g)
 			if err != nil {
-				return false, err
+				return false, true, err
 			}
 		}
 	}
@@ -228,17 +243,17 @@ func (lt *learnTarget) round(ctx context.Context, t *learnTask, r *replica.Repli
 			muts[i] = &resp.Mutations[i]
 		}
 		if err := r.StepLearned(ctx, muts, resp.LastCommitted); err != nil {
-			return false, err
+			return false, true, err
 		}
 	}
 	start := resp.PrepareStartDecree
 	if start <= 0 {
-		return false, nil
+		return false, len(resp.Mutations) > 0, nil
 	}
 	t.update(func(v *LearnerView) { v.StartDecree = start })
 	now := r.Status()
 	if now.LastLogged < start-1 {
-		return false, protocol.Errorf(protocol.CodeInvalidState, "learner holds up to %d, the primary prepares from %d", now.LastLogged, start)
+		return false, true, protocol.Errorf(protocol.CodeInvalidState, "learner holds up to %d, the primary prepares from %d", now.LastLogged, start)
 	}
 	nreq := &protocol.LearnCompletionNotifyRequest{Gpid: g, Ballot: now.Ballot, Learner: s.opts.Node, LearnerSignature: sig,
 		LastCommitted: now.LastLogged}
@@ -247,9 +262,9 @@ func (lt *learnTarget) round(ctx context.Context, t *learnTask, r *replica.Repli
 		&protocol.LearnCompletionNotifyResponse{})
 	cancel()
 	if err != nil {
-		return false, err
+		return false, true, err
 	}
-	return true, nil
+	return true, true, nil
 }
 
 // fetchAndInstall copies the checkpoint into the staging directory and
