@@ -275,6 +275,11 @@ func (lt *learnTarget) fetchAndInstall(ctx context.Context, t *learnTask, r *rep
 	g := t.gpid
 	staging := fs.PathJoin(r.Dir(), stagingDirName)
 	fetch := func(ctx context.Context, name string, off int64, max int32) (*protocol.CopyFileResponse, error) {
+		if e, err := s.lookup(g); err != nil || e.dir != r.Dir() {
+			// The replica was removed meanwhile: do not write into its
+			// directory again.
+			return nil, protocol.Errorf(protocol.CodeObjectNotFound, "replica %s is no longer served here", g)
+		}
 		cctx, cancel := context.WithTimeout(ctx, copyCallTimeout)
 		defer cancel()
 		var out protocol.CopyFileResponse
