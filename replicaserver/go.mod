@@ -10,6 +10,7 @@ require (
 	github.com/spf13/pflag v1.0.10
 	github.com/uber-go/tally/v4 v4.1.17
 	go.uber.org/goleak v1.3.0
+	golang.org/x/time v0.5.0
 )
 
 require (

@@ -55,6 +55,9 @@ type ReplicationConfig struct {
 	MaxWriteBytes      config.ByteSize `toml:"max_write_bytes" comment:"Largest write request, counting its keys and values; larger ones are rejected with ERR_INVALID_PARAMETERS. Must be below rpc.max_message_bytes."`
 	TickInterval       config.Duration `toml:"tick_interval" comment:"Period of every replica's logical clock (group checks, retries, idle writes are counted in ticks)."`
 	ConfigSyncInterval config.Duration `toml:"config_sync_interval" comment:"How often the server reports its replicas to the meta leader and applies its answer."`
+	GroupCheckInterval config.Duration `toml:"group_check_interval" comment:"How often a primary checks its secondaries and learners (and brings idle ones its commit point)."`
+	PrepareTimeout     config.Duration `toml:"prepare_timeout" comment:"How long a primary waits for a secondary to acknowledge prepares before proposing its removal to the meta server; unacknowledged prepares are resent after a fifth of it."`
+	LearnRateLimit     config.ByteSize `toml:"learn_rate_limit" comment:"Bytes per second this node's learners copy from their primaries, all learners together (0: unlimited). Settable at runtime."`
 }
 
 // ReplicaServerConfig is the [replica_server] section.
@@ -120,6 +123,8 @@ func DefaultConfig() Config {
 			MaxWriteBytes:      config.MiB,
 			TickInterval:       config.Duration(100 * time.Millisecond),
 			ConfigSyncInterval: config.Duration(5 * time.Second),
+			GroupCheckInterval: config.Duration(5 * time.Second),
+			PrepareTimeout:     config.Duration(5 * time.Second),
 		},
 		ReplicaServer: ReplicaServerConfig{
 			RPCAddress:     DefaultRPCAddress,
@@ -207,6 +212,8 @@ func (c *Config) Validate() error {
 	}
 	positive("replication.tick_interval", r.TickInterval)
 	positive("replication.config_sync_interval", r.ConfigSyncInterval)
+	positive("replication.group_check_interval", r.GroupCheckInterval)
+	positive("replication.prepare_timeout", r.PrepareTimeout)
 
 	rs := &c.ReplicaServer
 	if err := checkAddr("replica_server.rpc_address", rs.RPCAddress); err != nil {

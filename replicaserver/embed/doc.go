@@ -21,10 +21,13 @@
 //
 // Start validates the configuration, listens (port 0 picks a free port;
 // RPCAddr and HTTPAddr report the bound addresses), reopens every replica
-// found in the data dirs, registers the Replica and ReplicaControl RPC
-// services, mounts /replica/replicas and /replica/config next to the
-// standard HTTP pages (/metrics, /healthz, /readyz, /version, pprof), and
-// starts the beacon and config-sync loops towards the meta servers. The
+// found in the data dirs, registers the Replica, ReplicaControl and Peer
+// RPC services, mounts /replica/replicas, /replica/config,
+// /replica/learning and /replica/digest next to the standard HTTP pages
+// (/metrics, /healthz, /readyz, /version, pprof), and starts replication
+// (one RPC client serves both the meta servers and the other replica
+// servers) and the beacon and config-sync loops towards the meta servers.
+// SetLearnRateLimit changes replication.learn_rate_limit live. The
 // node advertises replica_server.advertise_address, or the bound RPC
 // address when that is empty.
 //

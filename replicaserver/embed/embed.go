@@ -29,7 +29,7 @@ type Server struct {
 	reg       *metrics.Registry
 	rpcServer *rpc.Server
 	rpcDone   chan struct{} // closed when the RPC server's Serve returns
-	client    *rpc.Client   // towards the meta servers; nil without them
+	client    *rpc.Client   // towards the meta servers and the other replica servers
 	http      *httpserver.Server
 	srv       *server.Server
 
@@ -89,16 +89,16 @@ func Start(cfg Config) (_ *Server, err error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("replicaserver: %w", err)
 	}
+	s.client, err = rpc.NewClient(rpc.ClientConfig{
+		MaxMessageBytes: int(rc.MaxMessageBytes), DialTimeout: rc.DialTimeout.Std(),
+		ReadTimeout: noLimit(rc.ReadTimeout.Std()), WriteTimeout: noLimit(rc.WriteTimeout.Std()),
+	}, logging.WithComponent(s.log, "rpc_client"))
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("replicaserver: %w", err)
+	}
 	var meta server.MetaCaller
 	if len(rs.MetaServers) > 0 {
-		s.client, err = rpc.NewClient(rpc.ClientConfig{
-			MaxMessageBytes: int(rc.MaxMessageBytes), DialTimeout: rc.DialTimeout.Std(),
-			ReadTimeout: noLimit(rc.ReadTimeout.Std()), WriteTimeout: noLimit(rc.WriteTimeout.Std()),
-		}, logging.WithComponent(s.log, "rpc_client"))
-		if err != nil {
-			_ = ln.Close()
-			return nil, fmt.Errorf("replicaserver: %w", err)
-		}
 		meta = s.client
 	}
 
@@ -119,8 +119,10 @@ func Start(cfg Config) (_ *Server, err error) {
 		MaxWriteBytes: r.MaxWriteBytes.Int64(),
 		MetaServers:   rs.MetaServers, Meta: meta,
 		BeaconInterval: rs.BeaconInterval.Std(), ConfigSyncInterval: r.ConfigSyncInterval.Std(),
-		MetaCallTimeout: rc.MetaCallTimeout.Std(),
-		Scope:           s.reg.Scope(), Logger: s.log, Clock: cfg.Clock,
+		MetaCallTimeout:    rc.MetaCallTimeout.Std(),
+		GroupCheckInterval: r.GroupCheckInterval.Std(), PrepareTimeout: r.PrepareTimeout.Std(),
+		Peers: s.client, LearnRateLimitBytes: r.LearnRateLimit.Int64(),
+		Scope: s.reg.Scope(), Logger: s.log, Clock: cfg.Clock,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -150,6 +152,12 @@ func Start(cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("replicaserver: %w", err)
 		}
 		if err := s.http.HandleJSON("/replica/config", s.configJSON); err != nil {
+			return nil, fmt.Errorf("replicaserver: %w", err)
+		}
+		if err := s.http.HandleJSON("/replica/learning", s.srv.LearningJSON); err != nil {
+			return nil, fmt.Errorf("replicaserver: %w", err)
+		}
+		if err := s.http.HandleJSON("/replica/digest", s.srv.DigestJSON); err != nil {
 			return nil, fmt.Errorf("replicaserver: %w", err)
 		}
 		if err := s.http.Start(); err != nil {
@@ -214,6 +222,10 @@ func (s *Server) HTTPAddr() string {
 // Node returns the address the server advertises to the meta servers and
 // clients (advertise_address, else the RPC address).
 func (s *Server) Node() string { return s.srv.Node() }
+
+// SetLearnRateLimit changes replication.learn_rate_limit at runtime, in
+// bytes per second (0: unlimited).
+func (s *Server) SetLearnRateLimit(bytesPerSec int64) { s.srv.SetLearnRateLimit(bytesPerSec) }
 
 // Config returns the configuration the server runs with.
 func (s *Server) Config() Config { return s.cfg }

@@ -90,7 +90,9 @@ func TestMetaAssignedPartition(t *testing.T) {
 	meta.waitBeacons(t, 2, 60_000)
 	wantStatus(t, "http://"+s.HTTPAddr()+"/readyz", http.StatusOK)
 
+	// A 1-replica table: a lone primary of a 3-replica table is read-only.
 	tb := newTable(1)
+	tb.app.ReplicaCount = 1
 	c := newClient(t)
 	hk := []byte("k")
 	h := tb.header(hk)
@@ -101,7 +103,7 @@ func TestMetaAssignedPartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	prop := &protocol.ConfigProposalRequest{Type: protocol.ConfigAssignPrimary, Node: s.Node(), App: tb.app,
-		Config: protocol.PartitionConfiguration{Gpid: h.Gpid, Ballot: 1, Primary: s.Node(), MaxReplicaCount: 3}}
+		Config: protocol.PartitionConfiguration{Gpid: h.Gpid, Ballot: 1, Primary: s.Node(), MaxReplicaCount: 1}}
 	if err := c.Call(ctx, s.RPCAddr(), protocol.ServiceReplicaControl, protocol.MethodConfigProposal, prop, &protocol.ConfigProposalResponse{}); err != nil {
 		t.Fatal(err)
 	}

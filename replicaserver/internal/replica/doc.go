@@ -40,6 +40,23 @@
 // come in through Step. Configuration proposals go to
 // Options.OnConfigProposal.
 //
+// # Learning
+//
+// learn.go holds what learning needs (the server drives it). On the
+// primary: AddLearner puts a node in the core's learners (start decree 0:
+// copying, no prepares) and sends it a group check at once; Checkpoint and
+// NewLogReader give the state to copy; StartLearner switches a learner to
+// prepares on the loop goroutine, so no write slips between the tail it
+// returns (the committed decrees [from, C] read from the plog) and the
+// start decree C+1 it sets; DropLearner and ResetLearner undo. Learners
+// are the primary's own business: UpdateConfig carries them over to a new
+// configuration from the meta that keeps this replica primary. On the
+// learner: InstallCheckpoint replaces a closed replica's data by a copied
+// checkpoint, and StepLearned feeds learned mutations to the core as the
+// primary's prepares (re-stamped with the current ballot), in chunks the
+// core accepts, returning once they are logged. Digest summarizes the data
+// at the applied decree so replicas can be compared.
+//
 // # Invariants
 //
 //   - The engine's last applied decree is the decree of the last mutation
@@ -77,7 +94,8 @@
 // (SyncWAL, then wakes the loop to collect the plog) and the TTL reaper
 // (small steps every ReapInterval; its counts are exported as metrics).
 // Write, Engine, UpdateConfig, GrantLease, ExpireLease, SetGCFloor, Step,
-// Info, Status and Close are safe for concurrent use. Engine, Info and Status
+// Info, Status, Close and the learning methods are safe for concurrent
+// use. Engine, Info and Status
 // never wait for the loop: the loop publishes a snapshot (core status and
 // read permission) after every round. UpdateConfig, GrantLease and
 // ExpireLease run on the loop and return once the state they caused is

@@ -76,9 +76,8 @@ type Options struct {
 	// DefaultTickInterval.
 	TickInterval time.Duration
 	// MaxReplicaCount is passed to the core: writes need min(2,
-	// MaxReplicaCount) members. Until replication lands the server passes 1
-	// (single-replica mode). Zero takes App.ReplicaCount, else the core's
-	// default.
+	// MaxReplicaCount) members. Zero takes App.ReplicaCount, else the core's
+	// default; 1 is single-replica mode.
 	MaxReplicaCount int
 	// Core tunes the core (queue and batch limits, timeouts in ticks). ID,
 	// MaxReplicaCount and Logger are set by Open; zero timeouts are derived

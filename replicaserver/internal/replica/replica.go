@@ -427,7 +427,7 @@ func (r *Replica) UpdateConfig(app protocol.AppInfo, cfg protocol.PartitionConfi
 		cur := r.core.Status().Config
 		switch {
 		case cfg.Ballot > cur.Ballot:
-			return r.core.SetConfig(toCoreConfig(cfg))
+			return r.core.SetConfig(r.keepLearners(toCoreConfig(cfg), cur))
 		case cfg.Ballot < cur.Ballot:
 			return protocol.Errorf(protocol.CodeStaleBallot, "replica %s: configuration ballot %d is below the replica's %d",
 				r.gpid, cfg.Ballot, cur.Ballot)
@@ -437,6 +437,22 @@ func (r *Replica) UpdateConfig(app protocol.AppInfo, cfg protocol.PartitionConfi
 		}
 		return nil
 	})
+}
+
+// keepLearners carries the primary's learners over to a new configuration
+// from the meta server that keeps this replica primary: learners are the
+// primary's own business, the meta's configurations do not list them. A
+// learner the new configuration makes a member is not carried.
+func (r *Replica) keepLearners(next, cur core.Config) core.Config {
+	if next.Primary != r.opts.Node || cur.Primary != r.opts.Node {
+		return next
+	}
+	for _, l := range cur.Learners {
+		if next.RoleOf(l.Node) == core.RoleInactive {
+			next.Learners = append(next.Learners, l)
+		}
+	}
+	return next
 }
 
 // GrantLease records that the replica holds a lease from the meta server

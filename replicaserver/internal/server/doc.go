@@ -54,6 +54,71 @@
 // Without meta servers (tests only) every replica holds a lease that never
 // ends and partitions are opened with OpenTestReplica.
 //
+// # Replication
+//
+// Every replica's core runs with the table's replica count
+// (AppInfo.ReplicaCount; 1 without meta servers, or Options.MaxReplicaCount
+// when set): writes need two members, a lone primary of a 3-replica table
+// is read-only (CodeNotEnoughMember).
+//
+// Peer transport. A replica's Transport (transport.go) converts the core's
+// prepares and group checks to PrepareRequest / GroupCheckRequest (copies:
+// the core's configurations and mutations are shared and never modified;
+// the wire mutation carries the message's commit point in LastCommitted)
+// and queues them on the destination node's sender: one bounded queue per
+// node (DefaultPeerQueueLen; beyond it messages are dropped and counted),
+// PeerInFlight workers taking from it in order, so several prepares are in
+// flight and arrive roughly in order (the receiving core buffers gaps). A
+// successful response becomes the core's MsgPrepareAck / MsgGroupCheckAck,
+// stepped into the sending replica; a failed call is a lost message (the
+// core resends and times out), and a network failure marks the node down
+// for downBackoff so its queued messages fail fast.
+//
+// Service Peer (peer.go). Prepare and GroupCheck validate the request,
+// step it into the replica and answer with the acknowledgement the core
+// emits for it: the replica's Transport hands acknowledgements to
+// ackWaiters, which match them cumulatively (an ack with LastPrepared L
+// answers every waiting prepare of decree <= L; a group-check ack answers
+// one group check; an ack with an error answers everything waiting from
+// that primary). So a stale ballot is answered CodeStaleBallot with the
+// receiver's ballot, inside a successful response. A prepare not
+// acknowledged within half of PeerCallTimeout (it waits behind a gap) fails
+// with CodeTimeout. An unknown partition is CodeObjectNotFound, except a
+// group check naming this node as learner: the replica is created (or
+// reopened with its old data) and becomes a learner.
+//
+// Configuration proposals (proposals.go). A primary's removal proposal
+// (core.ConfigProposal) and a finished learner's upgrade become
+// MetaInternal.UpdateConfiguration (ConfigDowngradeToInactive /
+// ConfigUpgradeToSecondary, Config = the proposed configuration with ballot
+// + 1) sent in order by one goroutine to the meta leader (following
+// redirects); the configuration the meta answers with is installed at once.
+// ReplicaControl.ConfigProposal handles ConfigAddSecondary at the primary
+// (the node becomes a learner of its core) and ConfigDowngradeToInactive
+// naming this node (the replica is closed, its data kept).
+//
+// Learning (learn_source.go at the primary, learn_target.go at the
+// learner, file handling in package learn). The learner's task sends Learn
+// rounds to the primary: a learner holding nothing (or one the plog no
+// longer covers, or more than LearnLogMaxDecrees behind) gets a pebble
+// checkpoint in <replica dir>/learn/<session> plus the table info, fetched
+// with CopyFile into <replica dir>/learn_staging (CRC-32C checked,
+// node-wide rate limit LearnRateLimitBytes, complete files kept across
+// interruptions and restarts), then installed: the replica is closed, its
+// data replaced, reopened as a learner. Later rounds return the committed
+// plog tail, which the learner steps into its core as prepares. Within
+// learnSwitchGap of the commit point, the primary switches the learner to
+// prepares (replica.StartLearner: start decree = commit point + 1, on the
+// replica loop, with the rest of the tail in the answer); the learner
+// steps the tail and sends LearnCompletionNotify, and the primary proposes
+// its upgrade (again every upgradeRetry while it stays a learner). While a
+// session is open the plog is kept from the learner's next decree on
+// (SetGCFloor; the floor is lifted when no session needs it). Sessions end
+// when the learner leaves the learners, the replica stops being primary,
+// or after LearnSessionTimeout idle (a learner that never switched is then
+// dropped); their directories are removed, and a replica's learn
+// directory is removed whenever it opens.
+//
 // # Concurrency
 //
 // RPC handlers run concurrently; the registry is guarded by an RWMutex and
@@ -62,10 +127,19 @@
 // removal gets the closed replica's error. Close stops the loops, then
 // closes every replica; the RPC server must stop delivering requests first.
 //
+// The replication goroutines (per-node sender workers, learner tasks, the
+// proposal sender, the learning janitor) start with Start and stop in
+// Close before the replicas close. A replica's Transport and
+// OnConfigProposal run on its loop and never block: they only queue.
+// Learning installs a checkpoint under openMu (reinstall), so requests see
+// either the old replica, none (CodeObjectNotFound), or the new one.
+//
 // # Seams
 //
 // Options.OpenReplica opens a replica (default: package replica through a
 // thin adapter), so handler tests run against an in-memory fake;
-// Options.Meta is the RPC client towards the meta servers; Options.Clock is
-// the clock leases are computed with.
+// Options.Meta is the RPC client towards the meta servers; Options.Peers
+// the one towards other replica servers (nil drops replica messages);
+// Options.Clock is the clock leases are computed with. Replicas that are
+// not package replica's (test fakes) take no part in replication.
 package server

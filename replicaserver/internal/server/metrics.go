@@ -70,8 +70,33 @@ type serverMetrics struct {
 	configSyncFails tally.Counter // config_sync_failed_count
 	replicaCount    tally.Gauge   // replica_count
 
-	mu     sync.Mutex
-	tables map[tableKey]*tableMetrics
+	// Replication.
+	prepareLatency    tally.Timer   // prepare_latency: prepare queued -> acknowledgement received
+	preparesSent      tally.Counter // prepares_sent
+	preparesFailed    tally.Counter // prepares_failed: dropped, or the call failed
+	groupChecksSent   tally.Counter // group_checks_sent
+	groupChecksFailed tally.Counter // group_checks_failed
+	peerDropped       tally.Counter // peer_messages_dropped: destination queue full
+	learnCopiedBytes  tally.Counter // learn_copied_bytes: checkpoint bytes this node fetched as a learner
+	learnServedBytes  tally.Counter // learn_served_bytes: checkpoint bytes this node served as a primary
+	learnSessions     tally.Counter // learn_sessions: learning sessions opened as a primary
+	proposalsFailed   tally.Counter // config_proposals_failed
+
+	mu        sync.Mutex
+	tables    map[tableKey]*tableMetrics
+	proposals map[protocol.ConfigType]tally.Counter
+}
+
+// proposal returns config_proposals_sent{type}.
+func (m *serverMetrics) proposal(t protocol.ConfigType) tally.Counter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.proposals[t]
+	if c == nil {
+		c = m.scope.Tagged(map[string]string{"type": t.String()}).Counter("config_proposals_sent")
+		m.proposals[t] = c
+	}
+	return c
 }
 
 type tableKey struct {
@@ -94,7 +119,20 @@ func newServerMetrics(scope tally.Scope) *serverMetrics {
 		configSyncs:     scope.Counter("config_sync_count"),
 		configSyncFails: scope.Counter("config_sync_failed_count"),
 		replicaCount:    scope.Gauge("replica_count"),
-		tables:          make(map[tableKey]*tableMetrics),
+
+		prepareLatency:    scope.Timer("prepare_latency"),
+		preparesSent:      scope.Counter("prepares_sent"),
+		preparesFailed:    scope.Counter("prepares_failed"),
+		groupChecksSent:   scope.Counter("group_checks_sent"),
+		groupChecksFailed: scope.Counter("group_checks_failed"),
+		peerDropped:       scope.Counter("peer_messages_dropped"),
+		learnCopiedBytes:  scope.Counter("learn_copied_bytes"),
+		learnServedBytes:  scope.Counter("learn_served_bytes"),
+		learnSessions:     scope.Counter("learn_sessions"),
+		proposalsFailed:   scope.Counter("config_proposals_failed"),
+
+		tables:    make(map[tableKey]*tableMetrics),
+		proposals: make(map[protocol.ConfigType]tally.Counter),
 	}
 }
 

@@ -22,6 +22,22 @@ const (
 	DefaultBeaconInterval     = time.Second
 	DefaultConfigSyncInterval = 5 * time.Second
 	DefaultMetaCallTimeout    = 3 * time.Second
+
+	// DefaultPeerCallTimeout bounds one Prepare or GroupCheck RPC.
+	DefaultPeerCallTimeout = 3 * time.Second
+	// DefaultPeerInFlight is the number of RPCs in flight per destination
+	// node.
+	DefaultPeerInFlight = 8
+	// DefaultPeerQueueLen bounds the messages queued per destination node;
+	// more are dropped (the core sends again).
+	DefaultPeerQueueLen = 4096
+	// DefaultLearnSessionTimeout closes a primary's learning session idle
+	// this long (no Learn or CopyFile call).
+	DefaultLearnSessionTimeout = time.Minute
+	// DefaultLearnLogMaxDecrees is the longest plog tail a learner that
+	// already holds data learns through the log; further behind, it copies
+	// a checkpoint.
+	DefaultLearnLogMaxDecrees = 100_000
 )
 
 // MetaCaller calls the meta servers. *rpc.Client implements it.
@@ -54,9 +70,37 @@ type Options struct {
 	TickInterval       time.Duration
 	ReapInterval       time.Duration
 	EngineSyncInterval time.Duration
-	// MaxReplicaCount is passed to every replica's core. Default 1: until
-	// replication lands every partition runs in single-replica mode.
+	// MaxReplicaCount, when positive, overrides the replica count every
+	// replica's core runs with. Zero means the table's replica count
+	// (AppInfo.ReplicaCount) with meta servers, and 1 (single-replica mode)
+	// without them.
 	MaxReplicaCount int
+	// GroupCheckInterval and PrepareTimeout set the cores' group check
+	// period and the time a primary waits for a member's acknowledgement
+	// before proposing its removal (resends go out after a fifth of it).
+	// Zero takes the replica package's defaults.
+	GroupCheckInterval time.Duration
+	PrepareTimeout     time.Duration
+
+	// Peers calls other replica servers (service Peer). Nil drops every
+	// replica-to-replica message (single-replica tests).
+	Peers MetaCaller
+	// PeerCallTimeout bounds one Prepare or GroupCheck call; a receiver
+	// waits at most half of it for its replica's acknowledgement. Default
+	// DefaultPeerCallTimeout.
+	PeerCallTimeout time.Duration
+	// PeerInFlight is the number of RPCs in flight per destination node.
+	// Default DefaultPeerInFlight.
+	PeerInFlight int
+	// LearnRateLimitBytes limits what this node's learners copy, in bytes
+	// per second (0: unlimited); SetLearnRateLimit changes it live.
+	LearnRateLimitBytes int64
+	// LearnSessionTimeout closes a primary's idle learning session.
+	// Default DefaultLearnSessionTimeout.
+	LearnSessionTimeout time.Duration
+	// LearnLogMaxDecrees is the longest tail a learner holding data learns
+	// through the log. Default DefaultLearnLogMaxDecrees.
+	LearnLogMaxDecrees int64
 
 	// MaxWriteBytes bounds the keys and values of one write request.
 	// Default DefaultMaxWriteBytes.
@@ -105,8 +149,31 @@ func (o *Options) ensureDefaults() error {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
-	if o.MaxReplicaCount == 0 {
+	if o.MaxReplicaCount < 0 {
+		return fmt.Errorf("server: negative MaxReplicaCount %d", o.MaxReplicaCount)
+	}
+	if o.MaxReplicaCount == 0 && len(o.MetaServers) == 0 {
 		o.MaxReplicaCount = 1
+	}
+	for _, d := range []*time.Duration{&o.GroupCheckInterval, &o.PrepareTimeout, &o.PeerCallTimeout, &o.LearnSessionTimeout} {
+		if *d < 0 {
+			return fmt.Errorf("server: negative interval %v", *d)
+		}
+	}
+	if o.PeerCallTimeout == 0 {
+		o.PeerCallTimeout = DefaultPeerCallTimeout
+	}
+	if o.PeerInFlight <= 0 {
+		o.PeerInFlight = DefaultPeerInFlight
+	}
+	if o.LearnSessionTimeout == 0 {
+		o.LearnSessionTimeout = DefaultLearnSessionTimeout
+	}
+	if o.LearnLogMaxDecrees <= 0 {
+		o.LearnLogMaxDecrees = DefaultLearnLogMaxDecrees
+	}
+	if o.LearnRateLimitBytes < 0 {
+		return fmt.Errorf("server: negative LearnRateLimitBytes %d", o.LearnRateLimitBytes)
 	}
 	if o.MaxWriteBytes == 0 {
 		o.MaxWriteBytes = DefaultMaxWriteBytes

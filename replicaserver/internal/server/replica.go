@@ -9,6 +9,8 @@ import (
 	"github.com/uber-go/tally/v4"
 
 	"github.com/pegasus-go/pegasus/replicaserver/internal/plog"
+	"github.com/pegasus-go/pegasus/replicaserver/internal/replica"
+	"github.com/pegasus-go/pegasus/replicaserver/internal/replica/core"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/storage"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
@@ -70,8 +72,18 @@ type ReplicaOptions struct {
 	TickInterval         time.Duration
 	ReapInterval         time.Duration
 	EngineSyncInterval   time.Duration
-	// MaxReplicaCount is passed to the core (1 = single-replica mode).
+	// MaxReplicaCount is passed to the core (1 = single-replica mode; 0 =
+	// the table's replica count).
 	MaxReplicaCount int
+	// GroupCheckInterval and PrepareTimeout tune the core (zero: the
+	// replica package's defaults).
+	GroupCheckInterval time.Duration
+	PrepareTimeout     time.Duration
+	// Transport carries the core's messages to other replicas (nil: drop).
+	Transport replica.Transport
+	// OnConfigProposal receives the primary's proposals for the meta; it
+	// must not block.
+	OnConfigProposal func(core.ConfigProposal)
 	// ExternalLease is always true: the server manages leases (from meta
 	// beacons, or a lease that never ends without a meta server).
 	ExternalLease bool

@@ -2,8 +2,10 @@ package server
 
 import (
 	"sync"
+	"time"
 
 	"github.com/pegasus-go/pegasus/replicaserver/internal/replica"
+	"github.com/pegasus-go/pegasus/replicaserver/internal/replica/core"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
 
@@ -32,7 +34,9 @@ func openReplica(o ReplicaOptions) (Replica, error) {
 		Gpid: o.Gpid, Dir: o.Dir, FS: o.FS, Node: o.Node, App: o.App, Config: o.Config,
 		PlogSync: o.PlogSync, PlogSegmentSizeBytes: o.PlogSegmentSizeBytes, PlogFlushInterval: o.PlogFlushInterval,
 		Storage: o.Storage, TickInterval: o.TickInterval, MaxReplicaCount: o.MaxReplicaCount,
+		Core:          coreTimeouts(o),
 		ExternalLease: o.ExternalLease, ReapInterval: o.ReapInterval, EngineSyncInterval: o.EngineSyncInterval,
+		Transport: o.Transport, OnConfigProposal: o.OnConfigProposal,
 		Scope: o.Scope, Logger: o.Logger, Clock: o.Clock,
 	})
 	if err != nil {
@@ -40,6 +44,37 @@ func openReplica(o ReplicaOptions) (Replica, error) {
 	}
 	return &realReplica{Replica: r, app: app}, nil
 }
+
+// coreTimeouts converts the server's core durations to ticks (zero fields
+// keep the replica package's defaults).
+func coreTimeouts(o ReplicaOptions) core.Options {
+	tick := o.TickInterval
+	if tick <= 0 {
+		tick = replica.DefaultTickInterval
+	}
+	ticks := func(d time.Duration) int {
+		if d <= 0 {
+			return 0
+		}
+		return max(1, int((d+tick-1)/tick))
+	}
+	co := core.Options{GroupCheckTicks: ticks(o.GroupCheckInterval)}
+	if t := ticks(o.PrepareTimeout); t > 0 {
+		co.PrepareTimeoutTicks = t
+		co.ResendTicks = max(1, t/5)
+		co.IdleEmptyWriteTicks = max(1, t/5)
+	}
+	return co
+}
+
+// underlying gives the peer and learning code the replica package's
+// replica behind a Replica, when there is one.
+type underlying interface {
+	Underlying() *replica.Replica
+}
+
+// Underlying implements underlying.
+func (r *realReplica) Underlying() *replica.Replica { return r.Replica }
 
 // UpdateConfig implements Replica.
 func (r *realReplica) UpdateConfig(app protocol.AppInfo, cfg protocol.PartitionConfiguration) error {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pegasus-go/pegasus/replicaserver/internal/replica/core"
 	"github.com/pegasus-go/pegasus/shared/keyschema"
 	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/protocol"
@@ -46,6 +47,14 @@ type Server struct {
 	}
 
 	meta *metaClient // nil without meta servers
+
+	// Replication: acknowledgement waiters, per-node senders, the
+	// primary and learner sides of learning, and meta proposals.
+	acks     *ackWaiters
+	peers    *peerSenders
+	source   *learnSource
+	target   *learnTarget
+	proposer *proposer
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -86,6 +95,11 @@ func New(opts Options) (*Server, error) {
 		startMs: opts.Clock().UnixMilli(),
 	}
 	s.metrics = newServerMetrics(opts.Scope)
+	s.acks = newAckWaiters()
+	s.peers = newPeerSenders(s)
+	s.source = newLearnSource(s)
+	s.target = newLearnTarget(s)
+	s.proposer = newProposer(s)
 	s.mu.replicas = make(map[protocol.Gpid]*entry)
 	s.mu.dirCounts = make([]int, len(opts.DataDirs))
 	if len(opts.MetaServers) == 0 {
@@ -169,14 +183,27 @@ func replicaDirName(g protocol.Gpid) string {
 	return strconv.Itoa(int(g.AppID)) + "." + strconv.Itoa(int(g.PartitionIndex))
 }
 
-// Start runs the meta client loop (beacons and config syncs) when meta
-// servers are configured. It returns at once.
+// Start runs the replication goroutines (peer senders, learning,
+// configuration proposals, the learning janitor) and, when meta servers are
+// configured, the meta client loop (beacons and config syncs). It returns
+// at once.
 func (s *Server) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.peers.start(ctx)
+	s.target.start(ctx)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.proposer.run(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.runJanitor(ctx)
+	}()
 	if s.meta == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -188,22 +215,43 @@ func (s *Server) Start() {
 	}()
 }
 
-// Register registers the Replica (data) and ReplicaControl services with
-// rs. Call it before rs serves.
+// Register registers the Replica (data), ReplicaControl and Peer services
+// with rs. Call it before rs serves.
 func (s *Server) Register(rs *rpc.Server) error {
 	if err := rs.Register(protocol.ServiceReplica, &dataService{s: s}); err != nil {
+		return err
+	}
+	if err := rs.Register(protocol.ServicePeer, &peerService{s: s}); err != nil {
 		return err
 	}
 	return rs.Register(protocol.ServiceReplicaControl, &controlService{s: s})
 }
 
-// Close stops the meta client loop and closes every replica. Requests still
-// arriving fail with CodeObjectNotFound. Close is idempotent.
+// runJanitor closes finished and idle learning sessions every second.
+func (s *Server) runJanitor(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.source.tick(now)
+		}
+	}
+}
+
+// Close stops the meta client loop, the replication goroutines and the
+// learning sessions, and closes every replica. Requests still arriving
+// fail with CodeObjectNotFound. Close is idempotent.
 func (s *Server) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
 	s.wg.Wait()
+	s.peers.stop()
+	s.target.stop()
+	s.source.closeAll()
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	s.mu.Lock()
@@ -334,11 +382,18 @@ func (s *Server) pickDataDirLocked() int {
 // (or is New).
 func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protocol.AppInfo, cfg protocol.PartitionConfiguration) (*entry, error) {
 	o := s.opts
+	// Learning sessions do not survive a restart of the primary.
+	if err := o.FS.RemoveAll(o.FS.PathJoin(dir, learnDirName)); err != nil {
+		s.log.Warn("cannot remove old learn dirs", logging.Gpid(g), logging.Err(err))
+	}
 	r, err := o.OpenReplica(ReplicaOptions{
 		Gpid: g, Dir: dir, FS: o.FS, Node: o.Node, App: app, Config: cfg,
 		PlogSync: o.PlogSync, PlogSegmentSizeBytes: o.PlogSegmentSizeBytes, PlogFlushInterval: o.PlogFlushInterval,
 		Storage: o.Storage, TickInterval: o.TickInterval, ReapInterval: o.ReapInterval,
 		EngineSyncInterval: o.EngineSyncInterval, MaxReplicaCount: o.MaxReplicaCount, ExternalLease: true,
+		GroupCheckInterval: o.GroupCheckInterval, PrepareTimeout: o.PrepareTimeout,
+		Transport:        &replicaTransport{s: s, gpid: g},
+		OnConfigProposal: func(cp core.ConfigProposal) { s.proposer.fromCore(g, cp) },
 		Scope: o.Scope.SubScope("replica").Tagged(map[string]string{
 			"app_id": strconv.Itoa(int(g.AppID)), "partition": strconv.Itoa(int(g.PartitionIndex)),
 		}),
@@ -364,6 +419,36 @@ func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protoc
 		r.GrantLease(lease)
 	}
 	return e, nil
+}
+
+// reinstall closes g's replica, runs fn on its directory (learning
+// replaces its data) and reopens it. Requests arriving meanwhile find no
+// replica (CodeObjectNotFound).
+func (s *Server) reinstall(g protocol.Gpid, fn func(dir string) error) error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	s.mu.Lock()
+	e := s.mu.replicas[g]
+	if e == nil || s.mu.closed {
+		s.mu.Unlock()
+		return protocol.Errorf(protocol.CodeObjectNotFound, "replica %s is not served by %s", g, s.opts.Node)
+	}
+	delete(s.mu.replicas, g)
+	s.mu.dirCounts[e.dataDir]--
+	s.mu.Unlock()
+	var errs []error
+	if err := e.r.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close replica %s: %w", g, err))
+	}
+	if len(errs) == 0 {
+		if err := fn(e.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := s.openLocked(g, e.dir, e.dataDir, protocol.AppInfo{}, protocol.PartitionConfiguration{}); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // removeReplica closes the replica of g and deletes its directory. A gpid

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pegasus-go/pegasus/replicaserver/internal/replica"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
 
@@ -58,3 +59,48 @@ func (s *Server) Replicas() ReplicasPage {
 
 // ReplicasJSON serves /replica/replicas (an httpserver.JSONFunc).
 func (s *Server) ReplicasJSON(*http.Request) (any, error) { return s.Replicas(), nil }
+
+// LearningPage is the body of /replica/learning: the learning sessions
+// this node serves as a primary and the learning tasks it runs as a
+// learner.
+type LearningPage struct {
+	Node string `json:"node"`
+	// RateLimitBytes is the node's learning rate limit (0: unlimited).
+	RateLimitBytes int64 `json:"rate_limit_bytes"`
+	// ServedBytes counts the checkpoint bytes this node served to learners
+	// since it started.
+	ServedBytes int64         `json:"served_bytes"`
+	Sessions    []SessionView `json:"sessions"`
+	Learners    []LearnerView `json:"learners"`
+}
+
+// Learning returns the learning page.
+func (s *Server) Learning() LearningPage {
+	return LearningPage{Node: s.opts.Node, RateLimitBytes: s.target.lim.Limit(), ServedBytes: s.source.servedBytes(), Sessions: s.source.views(), Learners: s.target.views()}
+}
+
+// LearningJSON serves /replica/learning (an httpserver.JSONFunc).
+func (s *Server) LearningJSON(*http.Request) (any, error) { return s.Learning(), nil }
+
+// SetLearnRateLimit changes the learning rate limit of this node, in bytes
+// per second (0: unlimited), at once.
+func (s *Server) SetLearnRateLimit(bytesPerSec int64) { s.target.setLimit(bytesPerSec) }
+
+// Digest returns the digest of replica g's data (see replica.Digest), for
+// comparing replicas. CodeObjectNotFound when g is not served here.
+func (s *Server) Digest(g protocol.Gpid) (replica.Digest, error) {
+	_, r, err := s.peerReplica(g)
+	if err != nil {
+		return replica.Digest{}, err
+	}
+	return r.Digest()
+}
+
+// DigestJSON serves /replica/digest?gpid=<app_id>.<pidx>.
+func (s *Server) DigestJSON(req *http.Request) (any, error) {
+	g, ok := parseReplicaDir(req.URL.Query().Get("gpid"))
+	if !ok {
+		return nil, protocol.Errorf(protocol.CodeInvalidArgument, "want gpid=<app_id>.<partition_index>")
+	}
+	return s.Digest(g)
+}
