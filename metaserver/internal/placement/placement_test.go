@@ -157,7 +157,7 @@ func TestFrozen(t *testing.T) {
 		{"", 0.5, true},
 		{"a", 0.5, false},
 		{"a=dead", 0.5, true},
-		{"a b=dead", 0.5, true},  // 1 of 2 is not more than half
+		{"a b=dead", 0.5, true}, // 1 of 2 is not more than half
 		{"a b c=dead", 0.5, false},
 		{"a b=pending c=dead", 0.5, false}, // pending counts as alive
 		{"a b=dead c=dead", 0.5, true},
