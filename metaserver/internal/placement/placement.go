@@ -411,8 +411,19 @@ func (r *round) needsBump(p protocol.PartitionConfiguration) bool {
 // LastDrops, the new primary (if it was dropped before) taken out of them.
 func (r *round) change(typ protocol.ConfigType, node string, old, next protocol.PartitionConfiguration, removed, lastMembers []string) Proposal {
 	for _, n := range removed {
-		next.LastDrops = appendDrop(next.LastDrops, n)
 		r.l.remove(n, n == old.Primary)
+	}
+	next = ApplyRemoved(next, removed)
+	next.Ballot = old.Ballot + 1
+	return Proposal{Type: typ, Node: node, Old: old, New: next, Removed: removed, LastMembers: lastMembers}
+}
+
+// ApplyRemoved returns next with the removed nodes appended to LastDrops
+// (at most MaxLastDrops kept) and its members taken out of them.
+func ApplyRemoved(next protocol.PartitionConfiguration, removed []string) protocol.PartitionConfiguration {
+	next = clone(next)
+	for _, n := range removed {
+		next.LastDrops = appendDrop(next.LastDrops, n)
 	}
 	for _, n := range Members(next) {
 		next.LastDrops = slices.DeleteFunc(next.LastDrops, func(s string) bool { return s == n })
@@ -423,8 +434,7 @@ func (r *round) change(typ protocol.ConfigType, node string, old, next protocol.
 	if len(next.Secondaries) == 0 {
 		next.Secondaries = nil
 	}
-	next.Ballot = old.Ballot + 1
-	return Proposal{Type: typ, Node: node, Old: old, New: next, Removed: removed, LastMembers: lastMembers}
+	return next
 }
 
 // better orders replicas for promotion: higher (last committed, last
