@@ -183,8 +183,14 @@ func (m *metaCaller) meta(ctx context.Context, method string, req, resp protocol
 
 func (m *metaCaller) createApp(t *testing.T, name string, partitions int32) int32 {
 	t.Helper()
+	return m.createAppR(t, name, partitions, 0)
+}
+
+// createAppR creates a table with the given replica count (0: default).
+func (m *metaCaller) createAppR(t *testing.T, name string, partitions, replicas int32) int32 {
+	t.Helper()
 	var resp protocol.CreateAppResponse
-	if err := m.meta(ctxT(t), protocol.MethodCreateApp, &protocol.CreateAppRequest{Name: name, PartitionCount: partitions}, &resp); err != nil {
+	if err := m.meta(ctxT(t), protocol.MethodCreateApp, &protocol.CreateAppRequest{Name: name, PartitionCount: partitions, ReplicaCount: replicas}, &resp); err != nil {
 		t.Fatalf("create %s: %v", name, err)
 	}
 	return resp.AppID
