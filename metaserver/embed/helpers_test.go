@@ -233,7 +233,7 @@ type fakeNode struct {
 	t       *testing.T
 	addr    string
 	meta    *metaCaller
-	startMs int64
+	startMs atomic.Int64
 	beacons atomic.Int64
 
 	mu        sync.Mutex
@@ -258,7 +258,8 @@ func startNode(t *testing.T, metas []string) *fakeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &fakeNode{t: t, meta: &metaCaller{c: newClient(t), metas: metas}, startMs: time.Now().UnixMilli()}
+	n := &fakeNode{t: t, meta: &metaCaller{c: newClient(t), metas: metas}}
+	n.startMs.Store(time.Now().UnixMilli())
 	if err := srv.Register(protocol.ServiceReplicaControl, &replicaControl{n}); err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func (n *fakeNode) resume() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			var resp protocol.BeaconResponse
 			err := n.meta.call(ctx, protocol.ServiceMetaInternal, protocol.MethodBeacon,
-				&protocol.BeaconRequest{Node: n.addr, StartTimeMs: n.startMs, SendTimeMs: time.Now().UnixMilli()}, &resp)
+				&protocol.BeaconRequest{Node: n.addr, StartTimeMs: n.startMs.Load(), SendTimeMs: time.Now().UnixMilli()}, &resp)
 			cancel()
 			if err == nil && resp.LeaseMs > 0 {
 				n.beacons.Add(1)
