@@ -66,8 +66,8 @@ func (t *term) servedLocked(fn func(app *state.App, p *state.Partition)) {
 }
 
 // clusterLocked builds the decision view. It first forgets what no longer
-// holds: reports of dead nodes, learners whose partition is gone or has
-// them as a member.
+// holds: reports of dead nodes, learners whose partition is gone, full, or
+// has them as a member.
 func (t *term) clusterLocked() placement.Cluster {
 	now := t.s.opts.Clock()
 	c := placement.Cluster{
@@ -103,7 +103,7 @@ func (t *term) clusterLocked() placement.Cluster {
 	})
 	for g, l := range t.mu.learners {
 		cfg, ok := served[g]
-		if !ok || slices.Contains(placement.Members(cfg), l.node) {
+		if !ok || slices.Contains(placement.Members(cfg), l.node) || len(placement.Members(cfg)) >= int(max(cfg.MaxReplicaCount, 1)) {
 			delete(t.mu.learners, g)
 			continue
 		}
@@ -120,7 +120,7 @@ func (t *term) clusterLocked() placement.Cluster {
 	return c
 }
 
-// reportsOf returns every live report of partition g, by node.
+// reportsOfLocked returns every live report of partition g, by node.
 func (t *term) reportsOfLocked(g protocol.Gpid) map[string]protocol.ReplicaInfo {
 	out := map[string]protocol.ReplicaInfo{}
 	for node, reps := range t.mu.reports {
