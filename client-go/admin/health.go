@@ -23,12 +23,14 @@ type HealthRules struct {
 	MaxServedReplicas int32
 }
 
-// DefaultHealthRules are the rules of the current cluster generation:
-// every partition is served by exactly one replica (the meta server assigns
-// a primary and no secondaries) whatever the table's replica count, so a
-// partition is healthy when its primary is alive. Multi-replica clusters
-// use HealthRules{} (no cap).
-var DefaultHealthRules = HealthRules{MaxServedReplicas: 1}
+// DefaultHealthRules are the rules of a replicated cluster: a partition
+// is expected to have its table's replica count of alive members, so
+//
+//	healthy          primary + replica_count-1 secondaries alive
+//	write_unhealthy  an alive primary but fewer than min(2, replica_count) alive members
+//	read_unhealthy   no alive primary
+//	unhealthy        anything short of healthy (every case above included)
+var DefaultHealthRules = HealthRules{}
 
 // PartitionHealth is the classification of one partition.
 type PartitionHealth struct {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pegasus-go/pegasus/metaserver/internal/membership"
+	"github.com/pegasus-go/pegasus/metaserver/internal/meta"
+	"github.com/pegasus-go/pegasus/metaserver/internal/placement"
 	"github.com/pegasus-go/pegasus/shared/config"
 	"github.com/pegasus-go/pegasus/shared/coord"
 	"github.com/pegasus-go/pegasus/shared/logging"
@@ -65,6 +67,10 @@ type MetaServerConfig struct {
 	GuardianInterval config.Duration `toml:"guardian_interval" comment:"How often the guardian cures partitions and purges expired dropped tables."`
 	HoldDroppedApp   int64           `toml:"hold_seconds_for_dropped_app" comment:"Seconds a dropped table stays recallable when the drop request does not say."`
 	ProposalTimeout  config.Duration `toml:"proposal_timeout" comment:"Deadline of one configuration proposal sent to a replica server."`
+	// Replication guardian.
+	MinAliveNodesRatio    float64         `toml:"min_alive_nodes_ratio" comment:"Reconfiguration (promotions, removals, learners, DDD recovery) is frozen unless more than this fraction of the known replica servers is alive; 0..1 (exclusive)."`
+	MaxConcurrentLearners int             `toml:"max_concurrent_learners" comment:"Most learners (replicas being added) in progress over the whole cluster."`
+	LearnTimeout          config.Duration `toml:"learn_timeout" comment:"A learner that has not become a secondary after this long is replaced by another node."`
 }
 
 // ZookeeperConfig is the [zookeeper] section (store = "zookeeper").
@@ -101,6 +107,10 @@ func DefaultConfig() Config {
 			GuardianInterval: config.Duration(time.Second),
 			HoldDroppedApp:   7 * 24 * 3600,
 			ProposalTimeout:  config.Duration(3 * time.Second),
+
+			MinAliveNodesRatio:    placement.DefaultMinAliveRatio,
+			MaxConcurrentLearners: meta.DefaultMaxLearners,
+			LearnTimeout:          config.Duration(meta.DefaultLearnTimeout),
 		},
 		Zookeeper: ZookeeperConfig{
 			Hosts:          []string{"127.0.0.1:2181"},
@@ -148,6 +158,15 @@ func (c *Config) Validate() error {
 	}
 	if m.ProposalTimeout <= 0 {
 		return fmt.Errorf("meta_server.proposal_timeout %v must be positive", m.ProposalTimeout)
+	}
+	if m.MinAliveNodesRatio < 0 || m.MinAliveNodesRatio >= 1 {
+		return fmt.Errorf("meta_server.min_alive_nodes_ratio %v: want 0 <= ratio < 1", m.MinAliveNodesRatio)
+	}
+	if m.MaxConcurrentLearners <= 0 {
+		return fmt.Errorf("meta_server.max_concurrent_learners %d must be positive", m.MaxConcurrentLearners)
+	}
+	if m.LearnTimeout <= 0 {
+		return fmt.Errorf("meta_server.learn_timeout %v must be positive", m.LearnTimeout)
 	}
 	switch m.Store {
 	case StoreZooKeeper:

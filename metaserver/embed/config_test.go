@@ -34,6 +34,10 @@ func TestConfigValidate(t *testing.T) {
 		{"bad rpc address", func(c *embed.Config) { c.MetaServer.RPCAddress = "34601" }, "rpc_address"},
 		{"wildcard advertise", func(c *embed.Config) { c.MetaServer.AdvertiseAddress = ":34601" }, "advertise_address"},
 		{"no hold", func(c *embed.Config) { c.MetaServer.HoldDroppedApp = 0 }, "hold_seconds_for_dropped_app"},
+		{"alive ratio 1", func(c *embed.Config) { c.MetaServer.MinAliveNodesRatio = 1 }, "min_alive_nodes_ratio"},
+		{"negative alive ratio", func(c *embed.Config) { c.MetaServer.MinAliveNodesRatio = -0.1 }, "min_alive_nodes_ratio"},
+		{"no learners", func(c *embed.Config) { c.MetaServer.MaxConcurrentLearners = 0 }, "max_concurrent_learners"},
+		{"no learn timeout", func(c *embed.Config) { c.MetaServer.LearnTimeout = 0 }, "learn_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

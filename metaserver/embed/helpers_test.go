@@ -183,8 +183,14 @@ func (m *metaCaller) meta(ctx context.Context, method string, req, resp protocol
 
 func (m *metaCaller) createApp(t *testing.T, name string, partitions int32) int32 {
 	t.Helper()
+	return m.createAppR(t, name, partitions, 0)
+}
+
+// createAppR creates a table with the given replica count (0: default).
+func (m *metaCaller) createAppR(t *testing.T, name string, partitions, replicas int32) int32 {
+	t.Helper()
 	var resp protocol.CreateAppResponse
-	if err := m.meta(ctxT(t), protocol.MethodCreateApp, &protocol.CreateAppRequest{Name: name, PartitionCount: partitions}, &resp); err != nil {
+	if err := m.meta(ctxT(t), protocol.MethodCreateApp, &protocol.CreateAppRequest{Name: name, PartitionCount: partitions, ReplicaCount: replicas}, &resp); err != nil {
 		t.Fatalf("create %s: %v", name, err)
 	}
 	return resp.AppID
@@ -227,7 +233,7 @@ type fakeNode struct {
 	t       *testing.T
 	addr    string
 	meta    *metaCaller
-	startMs int64
+	startMs atomic.Int64
 	beacons atomic.Int64
 
 	mu        sync.Mutex
@@ -252,7 +258,8 @@ func startNode(t *testing.T, metas []string) *fakeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &fakeNode{t: t, meta: &metaCaller{c: newClient(t), metas: metas}, startMs: time.Now().UnixMilli()}
+	n := &fakeNode{t: t, meta: &metaCaller{c: newClient(t), metas: metas}}
+	n.startMs.Store(time.Now().UnixMilli())
 	if err := srv.Register(protocol.ServiceReplicaControl, &replicaControl{n}); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +282,7 @@ func (n *fakeNode) resume() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			var resp protocol.BeaconResponse
 			err := n.meta.call(ctx, protocol.ServiceMetaInternal, protocol.MethodBeacon,
-				&protocol.BeaconRequest{Node: n.addr, StartTimeMs: n.startMs, SendTimeMs: time.Now().UnixMilli()}, &resp)
+				&protocol.BeaconRequest{Node: n.addr, StartTimeMs: n.startMs.Load(), SendTimeMs: time.Now().UnixMilli()}, &resp)
 			cancel()
 			if err == nil && resp.LeaseMs > 0 {
 				n.beacons.Add(1)

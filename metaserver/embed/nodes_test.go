@@ -1,7 +1,10 @@
 package embed_test
 
 import (
+	"fmt"
 	"maps"
+	"net/http"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -9,8 +12,9 @@ import (
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
 
-// TestPlacementOnFakeNodes: partitions are spread evenly over the alive
-// nodes, each node is told about its own, and ConfigSync returns them.
+// TestPlacementOnFakeNodes: a 3-replica table over 3 nodes puts a replica
+// of every partition on every node, spreads the primaries evenly, tells
+// each node about every partition it serves, and ConfigSync returns them.
 func TestPlacementOnFakeNodes(t *testing.T) {
 	srv := start(t, localConfig(t.TempDir()))
 	metas := []string{srv.RPCAddr()}
@@ -23,7 +27,9 @@ func TestPlacementOnFakeNodes(t *testing.T) {
 	qc := m.queryConfig(t, "spread")
 	perNode := map[string]int{}
 	for _, p := range qc.Partitions {
-		if p.Ballot != 1 || p.Primary == "" || len(p.Secondaries) != 0 {
+		members := append([]string{p.Primary}, p.Secondaries...)
+		slices.Sort(members)
+		if p.Ballot != 1 || p.Primary == "" || len(slices.Compact(members)) != 3 {
 			t.Fatalf("partition %v: %+v", p.Gpid, p)
 		}
 		perNode[p.Primary]++
@@ -33,15 +39,14 @@ func TestPlacementOnFakeNodes(t *testing.T) {
 		t.Fatalf("primaries per node %v, want 3/3/2", perNode)
 	}
 	for _, n := range nodes {
-		want := map[protocol.Gpid]protocol.Ballot{}
+		want := map[protocol.Gpid]protocol.PartitionConfiguration{}
 		for _, p := range qc.Partitions {
-			if p.Primary == n.addr {
-				want[p.Gpid] = p.Ballot
-			}
+			want[p.Gpid] = p
 		}
-		waitFor(t, n.addr+" proposals", func() bool { return maps.Equal(n.primaryOf(), want) })
+		waitFor(t, n.addr+" proposals", func() bool { return len(n.received()) == len(want) })
 		for _, p := range n.received() {
-			if p.App.AppID != id || p.App.Name != "spread" || p.Node != n.addr {
+			if p.Type != protocol.ConfigAssignPrimary || p.App.AppID != id || p.App.Name != "spread" ||
+				!reflect.DeepEqual(p.Config, want[p.Config.Gpid]) {
 				t.Fatalf("proposal to %s: %+v", n.addr, p)
 			}
 		}
@@ -49,15 +54,10 @@ func TestPlacementOnFakeNodes(t *testing.T) {
 		if len(resp.Apps) != 1 || resp.Apps[0].AppID != id || len(resp.Partitions) != len(want) || len(resp.GarbageReplicas) != 0 {
 			t.Fatalf("config sync of %s: %+v", n.addr, resp)
 		}
-		for _, p := range resp.Partitions {
-			if p.Primary != n.addr {
-				t.Fatalf("config sync of %s lists %+v", n.addr, p)
-			}
-		}
 	}
 	listed := m.listNodes(t)
 	for _, n := range nodes {
-		if got := listed[n.addr]; got.Status != protocol.NodeAlive || int(got.PrimaryCount) != perNode[n.addr] {
+		if got := listed[n.addr]; got.Status != protocol.NodeAlive || int(got.PrimaryCount) != perNode[n.addr] || int(got.SecondaryCount) != 8-perNode[n.addr] {
 			t.Fatalf("list nodes: %s: %+v, want alive with %d primaries", n.addr, got, perNode[n.addr])
 		}
 	}
@@ -84,9 +84,11 @@ func TestGuardianAssignsLater(t *testing.T) {
 	}
 }
 
-// TestNodeDeathAndReturn drives the failure detector with a fake clock: a
-// silent node is dead only after the grace period; its partitions lose
-// their primary, and it regains them (new ballot) when it comes back.
+// TestNodeDeathAndReturn drives the failure detector with a fake clock on
+// a one-replica table: a silent node is dead only after the grace period;
+// its partitions lose their only member (the partition keeps the evidence),
+// and it regains them (new ballot) once it is back and has reported its
+// replicas, the only safe choice.
 func TestNodeDeathAndReturn(t *testing.T) {
 	clk := newFakeClock()
 	cfg := localConfig(t.TempDir())
@@ -94,10 +96,11 @@ func TestNodeDeathAndReturn(t *testing.T) {
 	srv := start(t, cfg) // lease 1s, grace 2s
 	metas := []string{srv.RPCAddr()}
 	m := &metaCaller{c: newClient(t), metas: metas}
-	a, b := startNode(t, metas), startNode(t, metas)
-	a.waitBeacons(t, 1)
-	b.waitBeacons(t, 1)
-	m.createApp(t, "life", 4)
+	a, b, c := startNode(t, metas), startNode(t, metas), startNode(t, metas)
+	for _, n := range []*fakeNode{a, b, c} {
+		n.waitBeacons(t, 1)
+	}
+	m.createAppR(t, "life", 8, 1)
 	owned := func(n *fakeNode) []protocol.PartitionConfiguration {
 		var out []protocol.PartitionConfiguration
 		for _, p := range m.queryConfig(t, "life").Partitions {
@@ -107,17 +110,18 @@ func TestNodeDeathAndReturn(t *testing.T) {
 		}
 		return out
 	}
-	if len(owned(a)) != 2 || len(owned(b)) != 2 {
+	if len(owned(a)) < 2 || len(owned(b)) < 2 || len(owned(c)) < 2 {
 		t.Fatalf("partitions not spread: %+v", m.queryConfig(t, "life").Partitions)
 	}
 
 	// advance moves the clock in steps shorter than the grace period,
-	// letting the live node beacon after each step.
+	// letting the live nodes beacon after each step.
 	advance := func(d time.Duration) {
 		for d > 0 {
 			step := min(d, 500*time.Millisecond)
 			clk.Advance(step)
 			b.waitBeacons(t, 2)
+			c.waitBeacons(t, 2)
 			d -= step
 		}
 	}
@@ -148,21 +152,42 @@ func TestNodeDeathAndReturn(t *testing.T) {
 			t.Fatalf("dropped partition %+v", p)
 		}
 	}
-	for _, p := range owned(b) {
-		if p.Primary != b.addr || p.Ballot != 1 {
-			t.Fatalf("live node's partition changed: %+v", p)
+	for _, n := range []*fakeNode{b, c} {
+		for _, p := range owned(n) {
+			if p.Primary != n.addr || p.Ballot != 1 {
+				t.Fatalf("live node's partition changed: %+v", p)
+			}
 		}
 	}
 	// While a is dead its replicas are not garbage: it holds their data.
 	var reports []protocol.ReplicaInfo
 	for _, p := range owned(a) {
-		reports = append(reports, protocol.ReplicaInfo{Gpid: p.Gpid, Ballot: 1, Status: protocol.PartitionPrimary})
+		reports = append(reports, protocol.ReplicaInfo{Gpid: p.Gpid, Ballot: 1, Status: protocol.PartitionPrimary, LastCommitted: 7, LastPrepared: 7})
 	}
 	if resp := a.configSync(t, reports...); len(resp.GarbageReplicas) != 0 || len(resp.Partitions) != 0 {
 		t.Fatalf("config sync of the dropped node: %+v", resp)
 	}
-
+	// Back, but it has not reported yet: nobody is sure it still holds the
+	// data, so the partitions wait.
 	a.resume()
+	a.waitBeacons(t, 2)
+	for _, p := range owned(a) {
+		if p.Primary != "" {
+			t.Fatalf("partition %v recovered before its replica reported: %+v", p.Gpid, p)
+		}
+	}
+	page := getJSON[map[string]any](t, "http://"+srv.HTTPAddr()+"/meta/app?name=life", http.StatusOK)
+	for _, raw := range page["partitions"].([]any) {
+		pp := raw.(map[string]any)
+		if pp["primary"] != "" {
+			continue
+		}
+		ddd, _ := pp["ddd"].(map[string]any)
+		if ddd == nil || ddd["safe"] != false || fmt.Sprint(ddd["waiting"]) != fmt.Sprint([]any{a.addr}) {
+			t.Fatalf("DDD evidence of %v: %v", pp["gpid"], ddd)
+		}
+	}
+	a.configSync(t, reports...)
 	waitFor(t, "returning node regains its partitions", func() bool {
 		got := a.primaryOf()
 		for _, p := range owned(a) {
@@ -173,7 +198,7 @@ func TestNodeDeathAndReturn(t *testing.T) {
 		return true
 	})
 	for _, p := range owned(a) {
-		if p.Primary != a.addr || p.Ballot != 3 || len(p.LastDrops) != 0 {
+		if p.Primary != a.addr || p.Ballot != 3 || len(p.LastDrops) != 0 || p.LastCommittedDecree != 7 {
 			t.Fatalf("regained partition %+v", p)
 		}
 	}

@@ -107,11 +107,20 @@ func New(cfg Config, clock func() time.Time, known []string) (*Detector, error) 
 // Lease returns the lease every beacon grants.
 func (d *Detector) Lease() time.Duration { return d.cfg.Lease }
 
+// BeaconResult says how a beacon changed a node.
+type BeaconResult struct {
+	// BecameAlive: the node was unknown, pending or dead before, so it just
+	// became eligible for assignments.
+	BecameAlive bool
+	// Returned: the node had been declared dead and beacons again.
+	Returned bool
+	// Restarted: the node's process start time changed since its last
+	// beacon to this leader.
+	Restarted bool
+}
+
 // Beacon records a beacon from addr carrying the node's process start time.
-// It reports whether the node was unknown, pending or dead before (so it
-// just became eligible for assignments) and whether it restarted (its start
-// time changed).
-func (d *Detector) Beacon(addr string, startTimeMs int64) (becameAlive, restarted bool) {
+func (d *Detector) Beacon(addr string, startTimeMs int64) BeaconResult {
 	now := d.clock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -120,10 +129,12 @@ func (d *Detector) Beacon(addr string, startTimeMs int64) (becameAlive, restarte
 		n = &node{}
 		d.mu.nodes[addr] = n
 	}
-	becameAlive = !n.confirmed || d.stateLocked(n, now) == StateDead
-	restarted = ok && n.confirmed && n.startMs != 0 && n.startMs != startTimeMs
+	var r BeaconResult
+	r.Returned = ok && d.stateLocked(n, now) == StateDead
+	r.BecameAlive = !n.confirmed || r.Returned
+	r.Restarted = ok && n.confirmed && n.startMs != 0 && n.startMs != startTimeMs
 	n.last, n.confirmed, n.startMs = now, true, startTimeMs
-	return becameAlive, restarted
+	return r
 }
 
 func (d *Detector) stateLocked(n *node, now time.Time) State {

@@ -30,11 +30,11 @@ func wantState(t *testing.T, d *Detector, addr string, want State) {
 func TestDeadOnlyAfterGrace(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(1000, 0)}
 	d := newDetector(t, clk)
-	if alive, _ := d.Beacon("n1:1", 5); !alive {
-		t.Fatal("first beacon did not report the node as newly alive")
+	if r := d.Beacon("n1:1", 5); r != (BeaconResult{BecameAlive: true}) {
+		t.Fatalf("first beacon: %+v, want only BecameAlive", r)
 	}
-	if alive, _ := d.Beacon("n1:1", 5); alive {
-		t.Fatal("second beacon reported the node as newly alive")
+	if r := d.Beacon("n1:1", 5); r != (BeaconResult{}) {
+		t.Fatalf("second beacon: %+v, want nothing new", r)
 	}
 	clk.Advance(9 * time.Second) // the lease ran out, the grace period did not
 	wantState(t, d, "n1:1", StateAlive)
@@ -42,11 +42,13 @@ func TestDeadOnlyAfterGrace(t *testing.T) {
 	wantState(t, d, "n1:1", StateAlive)
 	clk.Advance(time.Millisecond)
 	wantState(t, d, "n1:1", StateDead)
-	alive, restarted := d.Beacon("n1:1", 6)
-	if !alive || !restarted {
-		t.Fatalf("beacon after death: becameAlive %v restarted %v, want both", alive, restarted)
+	if r := d.Beacon("n1:1", 6); r != (BeaconResult{BecameAlive: true, Returned: true, Restarted: true}) {
+		t.Fatalf("beacon after death and restart: %+v, want all three", r)
 	}
 	wantState(t, d, "n1:1", StateAlive)
+	if r := d.Beacon("n1:1", 7); r != (BeaconResult{Restarted: true}) {
+		t.Fatalf("beacon after a quick restart: %+v, want only Restarted", r)
+	}
 }
 
 func TestPendingAfterFailover(t *testing.T) {
@@ -54,7 +56,9 @@ func TestPendingAfterFailover(t *testing.T) {
 	d := newDetector(t, clk, "a:1", "b:1")
 	wantState(t, d, "a:1", StatePending)
 	clk.Advance(5 * time.Second)
-	d.Beacon("a:1", 1)
+	if r := d.Beacon("a:1", 1); r != (BeaconResult{BecameAlive: true}) {
+		t.Fatalf("first beacon of a pending node: %+v, want only BecameAlive", r)
+	}
 	wantState(t, d, "a:1", StateAlive)
 	wantState(t, d, "b:1", StatePending)
 	clk.Advance(7 * time.Second) // 12s since the term started

@@ -35,6 +35,21 @@
 // a failover never declares a live node dead and never reassigns anything
 // before the nodes have beaconed to the new leader.
 //
+// # Guardian and replica reports
+//
+// Besides the View, a term keeps in memory (under term.mu) what only this
+// leader has seen: each alive node's latest ConfigSync report, the
+// learners it asked primaries to add (with their deadlines) and the nodes
+// whose learning timed out, and the nodes that restarted or came back.
+// A new term starts with none of them: it acts on a node's decrees only
+// once the node reported to it, so a failover never recovers a partition
+// on stale evidence. Reports of a node are dropped when it is declared
+// dead, restarts or comes back. Each guardian round builds a
+// placement.Cluster from all of this, applies placement.Cure (one fenced
+// transaction per table, the drops record with its partition), then
+// pushes every change after the lock is released. UpdateConfiguration
+// follows the same path for the changes a primary proposes.
+//
 // # Concurrency
 //
 // Server methods and the RPC handlers are safe for concurrent use. Each

@@ -62,20 +62,22 @@ func TestGarbage(t *testing.T) {
 			Partitions: []state.Partition{cfg(2, 0, "me:1")}},
 	}}
 	tests := []struct {
-		gpid protocol.Gpid
-		want bool
+		gpid   protocol.Gpid
+		status protocol.PartitionStatus
+		want   bool
 	}{
-		{g(1, 0), false}, // primary here
-		{g(1, 1), true},  // assigned elsewhere, not a last holder
-		{g(1, 2), false}, // this node holds the data of a dropped primary
-		{g(1, 3), true},  // no such partition
-		{g(2, 0), false}, // dropped table in its hold period
-		{g(3, 0), true},  // purged (id allocated here, table gone)
-		{g(9, 0), false}, // never allocated here: not ours to delete
+		{g(1, 0), protocol.PartitionPrimary, false},  // primary here
+		{g(1, 1), protocol.PartitionInactive, true},  // assigned elsewhere, not a last holder
+		{g(1, 1), protocol.PartitionLearner, false},  // learning to join
+		{g(1, 2), protocol.PartitionInactive, false}, // this node holds the data of a dropped primary
+		{g(1, 3), protocol.PartitionInactive, true},  // no such partition
+		{g(2, 0), protocol.PartitionInactive, false}, // dropped table in its hold period
+		{g(3, 0), protocol.PartitionInactive, true},  // purged (id allocated here, table gone)
+		{g(9, 0), protocol.PartitionInactive, false}, // never allocated here: not ours to delete
 	}
 	for _, tt := range tests {
-		if got := garbage(v, tt.gpid, "me:1"); got != tt.want {
-			t.Errorf("garbage(%v) = %v, want %v", tt.gpid, got, tt.want)
+		if got := garbage(v, protocol.ReplicaInfo{Gpid: tt.gpid, Status: tt.status}, "me:1"); got != tt.want {
+			t.Errorf("garbage(%v, %v) = %v, want %v", tt.gpid, tt.status, got, tt.want)
 		}
 	}
 }

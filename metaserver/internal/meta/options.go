@@ -41,6 +41,17 @@ type Options struct {
 	// DefaultReserve is how long a dropped table stays recallable when the
 	// drop request does not say (default 7 days).
 	DefaultReserve time.Duration
+	// MinAliveRatio freezes reconfiguration while at most this fraction of
+	// the known replica servers is alive (placement.Frozen). The zero value
+	// freezes only when no node is alive; the meta server's configuration
+	// defaults to placement.DefaultMinAliveRatio (more than half alive).
+	MinAliveRatio float64
+	// MaxLearners bounds the learners in progress over the cluster
+	// (default 16).
+	MaxLearners int
+	// LearnTimeout is how long a learner may take before the guardian asks
+	// for another node (default 10m).
+	LearnTimeout time.Duration
 	// ProposalTimeout bounds one ConfigProposal call (default 3s).
 	ProposalTimeout time.Duration
 	// RetryInterval is the pause before reopening a session or retrying a
@@ -63,6 +74,8 @@ const (
 	DefaultReserve          = 7 * 24 * time.Hour
 	DefaultProposalTimeout  = 3 * time.Second
 	DefaultRetryInterval    = time.Second
+	DefaultMaxLearners      = 16
+	DefaultLearnTimeout     = 10 * time.Minute
 )
 
 func (o *Options) setDefaults() error {
@@ -86,6 +99,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.ProposalTimeout <= 0 {
 		o.ProposalTimeout = DefaultProposalTimeout
+	}
+	if o.MinAliveRatio < 0 || o.MinAliveRatio >= 1 {
+		return fmt.Errorf("meta: min alive ratio %v: want 0 <= ratio < 1", o.MinAliveRatio)
+	}
+	if o.MaxLearners <= 0 {
+		o.MaxLearners = DefaultMaxLearners
+	}
+	if o.LearnTimeout <= 0 {
+		o.LearnTimeout = DefaultLearnTimeout
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = DefaultRetryInterval

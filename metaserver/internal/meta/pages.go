@@ -5,6 +5,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pegasus-go/pegasus/metaserver/internal/membership"
+	"github.com/pegasus-go/pegasus/metaserver/internal/placement"
+	"github.com/pegasus-go/pegasus/metaserver/internal/state"
+
 	"github.com/pegasus-go/pegasus/shared/httpserver"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
@@ -70,6 +74,50 @@ type PartitionPage struct {
 	Primary     string   `json:"primary"`
 	Secondaries []string `json:"secondaries,omitempty"`
 	LastDrops   []string `json:"last_drops,omitempty"`
+	// LastCommittedDecree is the highest known: stored, or reported by a
+	// member.
+	LastCommittedDecree int64 `json:"last_committed_decree"`
+	// Learner is the node learning the partition at this leader's request.
+	Learner string `json:"learner,omitempty"`
+	// DDD is the evidence for recovering a partition without a primary.
+	DDD *DDDPage `json:"ddd,omitempty"`
+}
+
+// DDDPage is the evidence about a partition that has no primary: what the
+// dropped replicas reported and whether automatic recovery is safe.
+type DDDPage struct {
+	// LastMembers are the members of the last configuration that had any.
+	LastMembers []string `json:"last_members"`
+	// Dropped are the removed replicas as last reported (stored record).
+	Dropped []DroppedReplicaPage `json:"dropped_replicas"`
+	// Reports are the replicas of the partition that alive nodes report
+	// now, by node.
+	Reports map[string]ReplicaReportPage `json:"reports"`
+	// Safe: every last member reported back; Recommended is the replica the
+	// guardian makes primary (it does so unless reconfiguration is frozen).
+	Safe        bool   `json:"safe"`
+	Recommended string `json:"recommended,omitempty"`
+	// Waiting lists the last members that have not reported back.
+	Waiting []string `json:"waiting,omitempty"`
+}
+
+// DroppedReplicaPage is one stored dropped replica.
+type DroppedReplicaPage struct {
+	Node          string `json:"node"`
+	Ballot        int64  `json:"ballot"`
+	LastCommitted int64  `json:"last_committed_decree"`
+	LastPrepared  int64  `json:"last_prepared_decree"`
+	DropTime      string `json:"drop_time,omitempty"`
+	ReportTime    string `json:"report_time,omitempty"`
+}
+
+// ReplicaReportPage is one replica as its node reports it now.
+type ReplicaReportPage struct {
+	Ballot        int64  `json:"ballot"`
+	Status        string `json:"status"`
+	LastCommitted int64  `json:"last_committed_decree"`
+	LastPrepared  int64  `json:"last_prepared_decree"`
+	LastDurable   int64  `json:"last_durable_decree"`
 }
 
 // NodePage describes one replica server.
@@ -151,11 +199,8 @@ func (s *Server) pageApp(r *http.Request) (any, error) {
 		return nil, httpserver.Errorf(http.StatusNotFound, "table %q does not exist", name)
 	}
 	p := appPage(a.Info)
-	for _, c := range a.Configs() {
-		p.Partitions = append(p.Partitions, PartitionPage{
-			Gpid: c.Gpid.String(), Ballot: int64(c.Ballot), Primary: c.Primary,
-			Secondaries: c.Secondaries, LastDrops: c.LastDrops,
-		})
+	for i := range a.Partitions {
+		p.Partitions = append(p.Partitions, t.partitionPageLocked(&a.Partitions[i]))
 	}
 	return p, nil
 }
@@ -170,4 +215,45 @@ func (s *Server) pageNodes(r *http.Request) (any, error) {
 		out = append(out, NodePage{Address: n.Address, Status: n.Status.String(), PrimaryCount: n.PrimaryCount, SecondaryCount: n.SecondaryCount})
 	}
 	return out, nil
+}
+
+func (t *term) partitionPageLocked(part *state.Partition) PartitionPage {
+	c := state.CloneConfig(part.Config)
+	pp := PartitionPage{
+		Gpid: c.Gpid.String(), Ballot: int64(c.Ballot), Primary: c.Primary,
+		Secondaries: c.Secondaries, LastDrops: c.LastDrops,
+		LastCommittedDecree: int64(t.committedLocked(c)),
+		Learner:             t.mu.learners[c.Gpid].node,
+	}
+	if c.Primary != "" || (c.Ballot == 0 && len(c.LastDrops) == 0) {
+		return pp
+	}
+	d := &DDDPage{LastMembers: part.Drops.LastMembers, Reports: map[string]ReplicaReportPage{}}
+	if len(d.LastMembers) == 0 && len(c.LastDrops) > 0 {
+		d.LastMembers = c.LastDrops[len(c.LastDrops)-1:]
+	}
+	for _, r := range part.Drops.Replicas {
+		d.Dropped = append(d.Dropped, DroppedReplicaPage{Node: r.Node, Ballot: int64(r.Ballot),
+			LastCommitted: int64(r.LastCommitted), LastPrepared: int64(r.LastPrepared),
+			DropTime: msTime(r.DropTimeMs), ReportTime: msTime(r.ReportTimeMs)})
+	}
+	reports := t.reportsOfLocked(c.Gpid)
+	for n, r := range reports {
+		d.Reports[n] = ReplicaReportPage{Ballot: int64(r.Ballot), Status: r.Status.String(),
+			LastCommitted: int64(r.LastCommitted), LastPrepared: int64(r.LastPrepared), LastDurable: int64(r.LastDurable)}
+	}
+	for _, n := range d.LastMembers {
+		if _, ok := reports[n]; !ok {
+			d.Waiting = append(d.Waiting, n)
+		}
+	}
+	d.Recommended, d.Safe = placement.SafeRecovery(d.LastMembers, func(n string) (protocol.ReplicaInfo, bool) {
+		if st, ok := t.det.State(n); !ok || st != membership.StateAlive {
+			return protocol.ReplicaInfo{}, false
+		}
+		r, ok := reports[n]
+		return r, ok
+	})
+	pp.DDD = d
+	return pp
 }

@@ -2,9 +2,11 @@ package meta
 
 import (
 	"context"
+	"maps"
 	"net"
 	"slices"
 
+	"github.com/pegasus-go/pegasus/metaserver/internal/membership"
 	"github.com/pegasus-go/pegasus/metaserver/internal/state"
 	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/protocol"
@@ -38,21 +40,35 @@ func (m *InternalService) Beacon(ctx context.Context, req *protocol.BeaconReques
 	if err := validateNode(req.Node); err != nil {
 		return err
 	}
-	becameAlive, restarted := t.det.Beacon(req.Node, req.StartTimeMs)
+	r := t.det.Beacon(req.Node, req.StartTimeMs)
 	m.s.met.beacons.Inc(1)
-	if becameAlive {
-		t.log.Info("replica server alive", logging.Node(req.Node))
+	if r.BecameAlive {
+		t.log.Info("replica server alive", logging.Node(req.Node), "returned", r.Returned, "restarted", r.Restarted)
 		if err := t.recordNode(ctx, req.Node); err != nil {
 			return err
 		}
-		t.poke()
-	} else if restarted {
+	} else if r.Restarted {
 		t.log.Info("replica server restarted", logging.Node(req.Node))
+	}
+	if r.Returned || r.Restarted {
+		t.nodeBack(req.Node)
+	}
+	if r.BecameAlive || r.Restarted {
+		t.poke()
 	}
 	resp.SendTimeMs = req.SendTimeMs
 	resp.LeaseMs = t.det.Lease().Milliseconds()
 	resp.MetaLeader = m.s.opts.Address
 	return nil
+}
+
+// nodeBack forgets what a node reported before it restarted or died, and
+// marks its primaries for a new ballot.
+func (t *term) nodeBack(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.mu.reports, addr)
+	t.mu.restarted[addr] = true
 }
 
 // recordNode persists a node seen for the first time.
@@ -71,8 +87,8 @@ func (t *term) recordNode(ctx context.Context, addr string) error {
 	return nil
 }
 
-// ConfigSync tells a node what it should serve and which of its replicas
-// are garbage.
+// ConfigSync records the replicas a node reports and tells it what it
+// should serve and which of its replicas are garbage.
 func (m *InternalService) ConfigSync(ctx context.Context, req *protocol.ConfigSyncRequest, resp *protocol.ConfigSyncResponse) error {
 	t, err := m.s.serving(ctx)
 	if err != nil {
@@ -85,16 +101,24 @@ func (m *InternalService) ConfigSync(ctx context.Context, req *protocol.ConfigSy
 		return protocol.Errorf(protocol.CodeInvalidArgument, "%d replicas reported: at most %d", len(req.Replicas), maxReportedReplicas)
 	}
 	m.s.met.configSyncs.Inc(1)
-	*resp = t.configSync(req)
-	return nil
+	return t.configSync(ctx, req, resp)
 }
 
-func (t *term) configSync(req *protocol.ConfigSyncRequest) protocol.ConfigSyncResponse {
+func (t *term) configSync(ctx context.Context, req *protocol.ConfigSyncRequest, resp *protocol.ConfigSyncResponse) error {
 	node := req.Node
-	var resp protocol.ConfigSyncResponse
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.active() {
+		return t.s.forward(ctx)
+	}
 	v := t.mu.view
+	if st, ok := t.det.State(node); ok && st == membership.StateAlive {
+		// Reports count only from a node this leader holds alive: a dead
+		// node's replicas are judged when it beacons again.
+		if err := t.recordReportsLocked(ctx, node, req.Replicas); err != nil {
+			return err
+		}
+	}
 	for _, a := range v.SortedApps() {
 		if a.Info.Status != protocol.AppAvailable {
 			continue
@@ -111,22 +135,63 @@ func (t *term) configSync(req *protocol.ConfigSyncRequest) protocol.ConfigSyncRe
 		}
 	}
 	for _, r := range req.Replicas {
-		if garbage(v, r.Gpid, node) && !slices.Contains(resp.GarbageReplicas, r.Gpid) {
+		if garbage(v, r, node) && !slices.Contains(resp.GarbageReplicas, r.Gpid) {
 			resp.GarbageReplicas = append(resp.GarbageReplicas, r.Gpid)
 		}
 	}
-	return resp
+	return nil
+}
+
+// recordReportsLocked keeps node's reports of served partitions, refreshes
+// the drops records of its dropped replicas, and wakes the guardian when a
+// report calls for action (an inactive primary, a partition without one).
+func (t *term) recordReportsLocked(ctx context.Context, node string, replicas []protocol.ReplicaInfo) error {
+	reps := make(map[protocol.Gpid]protocol.ReplicaInfo, len(replicas))
+	drops := map[int32][]state.PartitionUpdate{}
+	wake := false
+	now := t.nowMs()
+	for _, r := range replicas {
+		a := t.mu.view.Apps[r.Gpid.AppID]
+		if a == nil || a.Info.Status != protocol.AppAvailable || r.Gpid.PartitionIndex < 0 || int(r.Gpid.PartitionIndex) >= len(a.Partitions) {
+			continue
+		}
+		reps[r.Gpid] = r
+		p := &a.Partitions[r.Gpid.PartitionIndex]
+		c := p.Config
+		if c.Primary == "" || (c.Primary == node && r.Ballot == c.Ballot && r.Status != protocol.PartitionPrimary) {
+			wake = true
+		}
+		old, ok := p.Drops.Replica(node)
+		if !ok || (old.ReportTimeMs != 0 && old.Ballot == r.Ballot && old.LastCommitted == r.LastCommitted && old.LastPrepared == r.LastPrepared) {
+			continue
+		}
+		d := p.Drops.Clone()
+		d.Put(state.DroppedReplica{Node: node, Ballot: r.Ballot, LastCommitted: r.LastCommitted, LastPrepared: r.LastPrepared,
+			DropTimeMs: old.DropTimeMs, ReportTimeMs: now})
+		drops[a.Info.AppID] = append(drops[a.Info.AppID], state.PartitionUpdate{Config: c, Drops: &d})
+	}
+	t.mu.reports[node] = reps
+	for _, id := range slices.Sorted(maps.Keys(drops)) {
+		if err := t.mu.w.UpdatePartitions(ctx, t.mu.view.Apps[id], drops[id]...); err != nil {
+			return t.writeErr(ctx, "record dropped replicas reported by "+node, err)
+		}
+	}
+	if wake {
+		t.poke()
+	}
+	return nil
 }
 
 func isMember(c protocol.PartitionConfiguration, node string) bool {
 	return c.Primary == node || slices.Contains(c.Secondaries, node)
 }
 
-// garbage reports whether node's replica g may be deleted: its table was
+// garbage reports whether node's replica r may be deleted: its table was
 // purged, or the table is served and the partition neither lists the node
-// nor remembers it as the last holder of its data. Replicas of dropped
-// tables in their hold period are kept.
-func garbage(v *state.View, g protocol.Gpid, node string) bool {
+// nor remembers it in LastDrops, and the replica is not learning. Replicas
+// of dropped tables in their hold period are kept.
+func garbage(v *state.View, r protocol.ReplicaInfo, node string) bool {
+	g := r.Gpid
 	a := v.Apps[g.AppID]
 	if a == nil {
 		return g.AppID > 0 && g.AppID < v.NextAppID // allocated here, then purged
@@ -138,47 +203,5 @@ func garbage(v *state.View, g protocol.Gpid, node string) bool {
 		return true
 	}
 	c := a.Partitions[g.PartitionIndex].Config
-	return !isMember(c, node) && !slices.Contains(c.LastDrops, node)
-}
-
-// UpdateConfiguration persists a configuration change proposed by a
-// primary: the new configuration must carry the stored ballot + 1.
-func (m *InternalService) UpdateConfiguration(ctx context.Context, req *protocol.UpdateConfigurationRequest, resp *protocol.UpdateConfigurationResponse) error {
-	t, err := m.s.serving(ctx)
-	if err != nil {
-		return err
-	}
-	switch req.Type {
-	case protocol.ConfigPrimaryForceUpdateBallot, protocol.ConfigUpgradeToSecondary, protocol.ConfigDowngradeToInactive:
-	default:
-		return protocol.Errorf(protocol.CodeInvalidArgument, "configuration change %v is not accepted from a replica server", req.Type)
-	}
-	g := req.Config.Gpid
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.active() {
-		return m.s.forward(ctx)
-	}
-	app := t.mu.view.Apps[g.AppID]
-	if app == nil || app.Info.Status != protocol.AppAvailable {
-		return protocol.Errorf(protocol.CodeAppNotExist, "no served table with app id %d", g.AppID)
-	}
-	if g.PartitionIndex < 0 || int(g.PartitionIndex) >= len(app.Partitions) {
-		return protocol.Errorf(protocol.CodeObjectNotFound, "partition %v does not exist", g)
-	}
-	cur := app.Partitions[g.PartitionIndex].Config
-	if req.Config.Ballot != cur.Ballot+1 {
-		return protocol.Errorf(protocol.CodeStaleBallot, "partition %v: proposed ballot %d, stored ballot %d", g, req.Config.Ballot, cur.Ballot)
-	}
-	if req.Type == protocol.ConfigPrimaryForceUpdateBallot && (req.Config.Primary != cur.Primary || req.Node != cur.Primary) {
-		return protocol.Errorf(protocol.CodeInvalidState, "partition %v: %s is not its primary (%q)", g, req.Node, cur.Primary)
-	}
-	next := state.CloneConfig(req.Config)
-	next.MaxReplicaCount = cur.MaxReplicaCount
-	if err := t.mu.w.SetPartitions(ctx, app, next); err != nil {
-		return t.writeErr(ctx, "update configuration of "+g.String(), err)
-	}
-	t.log.Info("configuration updated by replica", logging.Gpid(g), "type", req.Type, logging.Node(req.Node), logging.Ballot(next.Ballot))
-	resp.Config = state.CloneConfig(next)
-	return nil
+	return !isMember(c, node) && !slices.Contains(c.LastDrops, node) && r.Status != protocol.PartitionLearner
 }

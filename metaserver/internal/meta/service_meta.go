@@ -65,12 +65,13 @@ func (m *MetaService) CreateApp(ctx context.Context, req *protocol.CreateAppRequ
 		t.mu.Unlock()
 		return t.writeErr(ctx, "create table "+req.Name, err)
 	}
+	sends := t.assignProposals(info, cfgs)
 	t.updateGaugesLocked()
 	t.mu.Unlock()
 
 	t.log.Info("created table", logging.AppID(info.AppID), logging.Table(info.Name),
 		"partitions", info.PartitionCount, "replicas", rc)
-	t.send(assignProposals(info, cfgs))
+	t.send(sends)
 	t.poke() // partitions left without a primary get one as soon as a node is alive
 	resp.AppID = info.AppID
 	return nil
@@ -105,10 +106,8 @@ func (m *MetaService) DropApp(ctx context.Context, req *protocol.DropAppRequest,
 	}
 	var sends []proposal
 	for _, c := range app.Configs() {
-		if c.Primary != "" {
-			sends = append(sends, proposal{node: c.Primary, req: protocol.ConfigProposalRequest{
-				Type: protocol.ConfigDropPartition, Node: c.Primary, App: state.CloneApp(info), Config: c,
-			}})
+		for _, n := range placement.Members(c) {
+			sends = append(sends, t.pushes(info, protocol.ConfigDropPartition, n, c, n)...)
 		}
 	}
 	t.updateGaugesLocked()
@@ -119,7 +118,7 @@ func (m *MetaService) DropApp(ctx context.Context, req *protocol.DropAppRequest,
 }
 
 // RecallApp restores a dropped table, optionally under a new name. Every
-// partition with a primary gets a new ballot so its replica serves again.
+// partition with a primary gets a new ballot so its replicas serve again.
 func (m *MetaService) RecallApp(ctx context.Context, req *protocol.RecallAppRequest, resp *protocol.RecallAppResponse) error {
 	t, err := m.s.serving(ctx)
 	if err != nil {
@@ -165,10 +164,11 @@ func (m *MetaService) RecallApp(ctx context.Context, req *protocol.RecallAppRequ
 		t.mu.Unlock()
 		return t.writeErr(ctx, "recall table "+name, err)
 	}
+	sends := t.assignProposals(info, cfgs)
 	t.updateGaugesLocked()
 	t.mu.Unlock()
 	t.log.Info("recalled table", logging.AppID(info.AppID), logging.Table(info.Name))
-	t.send(assignProposals(info, cfgs))
+	t.send(sends)
 	t.poke()
 	resp.App = info
 	return nil
@@ -212,6 +212,9 @@ func (m *MetaService) QueryConfig(ctx context.Context, req *protocol.QueryConfig
 	}
 	resp.App = state.CloneApp(app.Info)
 	resp.Partitions = app.Configs()
+	for i := range resp.Partitions {
+		resp.Partitions[i].LastCommittedDecree = t.committedLocked(resp.Partitions[i])
+	}
 	return nil
 }
 

@@ -3,7 +3,6 @@ package meta
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -49,7 +48,23 @@ type term struct {
 		sync.Mutex
 		view *state.View
 		w    *state.Writer
+		// reports holds, per node, the replicas of its latest ConfigSync,
+		// forgotten when the node dies, restarts or comes back.
+		reports map[string]map[protocol.Gpid]protocol.ReplicaInfo
+		// learners are the learners this term asked primaries to add.
+		learners map[protocol.Gpid]learner
+		// tried are the nodes whose learning of a partition timed out.
+		tried map[protocol.Gpid][]string
+		// restarted are nodes that restarted or came back from dead; their
+		// primaries get a new ballot in the next guardian round.
+		restarted map[string]bool
 	}
+}
+
+// learner is a learner in progress.
+type learner struct {
+	node     string
+	deadline time.Time // meta clock
 }
 
 func newTerm(s *Server, st coord.Store, lead coord.Leadership, view *state.View) (*term, error) {
@@ -75,6 +90,10 @@ func newTerm(s *Server, st coord.Store, lead coord.Leadership, view *state.View)
 	}
 	t.ctx, t.cancel = context.WithCancel(s.ctx)
 	t.mu.view = view
+	t.mu.reports = map[string]map[protocol.Gpid]protocol.ReplicaInfo{}
+	t.mu.learners = map[protocol.Gpid]learner{}
+	t.mu.tried = map[protocol.Gpid][]string{}
+	t.mu.restarted = map[string]bool{}
 	t.mu.w = &state.Writer{Store: st, Layout: s.opts.Layout, Fence: lead.Path()}
 	return t, nil
 }
@@ -153,39 +172,40 @@ func (t *term) poke() {
 // nowMs is the meta clock in Unix milliseconds.
 func (t *term) nowMs() int64 { return t.s.opts.Clock().UnixMilli() }
 
-// clusterLocked builds the decision view: node states and the partitions
-// of every table that is not dropped.
-func (t *term) clusterLocked() placement.Cluster {
-	c := placement.Cluster{Nodes: map[string]membership.State{}}
-	for _, n := range t.det.Nodes() {
-		c.Nodes[n.Address] = n.State
-	}
-	for _, a := range t.mu.view.Apps {
-		if a.Info.Status != protocol.AppAvailable {
-			continue
-		}
-		for _, p := range a.Partitions {
-			c.Partitions = append(c.Partitions, p.Config)
-		}
-	}
-	return c
-}
-
 // proposal is a ConfigProposal to send once the lock is released.
 type proposal struct {
 	node string
 	req  protocol.ConfigProposalRequest
 }
 
-func assignProposals(app protocol.AppInfo, cfgs []protocol.PartitionConfiguration) []proposal {
+// pushes returns the ConfigProposal of a change (type typ about node) for
+// each node in to, skipping duplicates and nodes declared dead.
+func (t *term) pushes(app protocol.AppInfo, typ protocol.ConfigType, node string, cfg protocol.PartitionConfiguration, to ...string) []proposal {
 	var out []proposal
-	for _, c := range cfgs {
-		if c.Primary == "" {
+	seen := map[string]bool{}
+	for _, n := range to {
+		if n == "" || seen[n] {
 			continue
 		}
-		out = append(out, proposal{node: c.Primary, req: protocol.ConfigProposalRequest{
-			Type: protocol.ConfigAssignPrimary, Node: c.Primary, App: state.CloneApp(app), Config: state.CloneConfig(c),
+		seen[n] = true
+		if st, ok := t.det.State(n); ok && st == membership.StateDead {
+			continue
+		}
+		out = append(out, proposal{node: n, req: protocol.ConfigProposalRequest{
+			Type: typ, Node: node, App: state.CloneApp(app), Config: state.CloneConfig(cfg),
 		}})
+	}
+	return out
+}
+
+// assignProposals tells every member of each configuration that it has
+// (again) a primary under a new ballot.
+func (t *term) assignProposals(app protocol.AppInfo, cfgs []protocol.PartitionConfiguration) []proposal {
+	var out []proposal
+	for _, c := range cfgs {
+		if c.Primary != "" {
+			out = append(out, t.pushes(app, protocol.ConfigAssignPrimary, c.Primary, c, placement.Members(c)...)...)
+		}
 	}
 	return out
 }
@@ -212,108 +232,4 @@ func (t *term) send(ps []proposal) {
 			return
 		}
 	}
-}
-
-// guardian cures partitions and purges expired dropped tables every
-// GuardianInterval, and at once when a node comes (back) to life.
-func (t *term) guardian() {
-	tick := time.NewTicker(t.s.opts.GuardianInterval)
-	defer tick.Stop()
-	for {
-		t.round()
-		select {
-		case <-t.ctx.Done():
-			return
-		case <-t.aborted:
-			return
-		case <-tick.C:
-		case <-t.kick:
-		}
-	}
-}
-
-// round is one guardian pass.
-func (t *term) round() {
-	if !t.active() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(t.ctx, 30*time.Second)
-	defer cancel()
-	t.mu.Lock()
-	sends, err := t.cureLocked(ctx)
-	if err == nil {
-		err = t.purgeLocked(ctx)
-	}
-	t.updateGaugesLocked()
-	t.mu.Unlock()
-	if err != nil && t.active() {
-		t.log.Warn("guardian round failed", logging.Err(err))
-	}
-	t.send(sends)
-}
-
-// cureLocked applies placement.Cure: one transaction per table.
-func (t *term) cureLocked(ctx context.Context) ([]proposal, error) {
-	props := placement.Cure(t.clusterLocked())
-	if len(props) == 0 {
-		return nil, nil
-	}
-	byApp := map[int32][]placement.Proposal{}
-	for _, p := range props {
-		byApp[p.New.Gpid.AppID] = append(byApp[p.New.Gpid.AppID], p)
-	}
-	var sends []proposal
-	for _, id := range slices.Sorted(maps.Keys(byApp)) {
-		app := t.mu.view.Apps[id]
-		ps := byApp[id]
-		cfgs := make([]protocol.PartitionConfiguration, len(ps))
-		for i, p := range ps {
-			cfgs[i] = p.New
-		}
-		if err := t.mu.w.SetPartitions(ctx, app, cfgs...); err != nil {
-			return sends, t.writeErr(ctx, fmt.Sprintf("cure app %d", id), err)
-		}
-		for _, p := range ps {
-			t.log.Info("guardian: configuration changed", logging.Gpid(p.New.Gpid), "type", p.Type,
-				logging.Node(p.Node), logging.Ballot(p.New.Ballot))
-			if p.Type == protocol.ConfigAssignPrimary {
-				sends = append(sends, assignProposals(app.Info, []protocol.PartitionConfiguration{p.New})...)
-			}
-		}
-	}
-	return sends, nil
-}
-
-// purgeLocked removes dropped tables whose hold period is over.
-func (t *term) purgeLocked(ctx context.Context) error {
-	now := t.nowMs()
-	for _, app := range t.mu.view.SortedApps() {
-		if app.Info.Status != protocol.AppDropped || app.Info.ExpireTimeMs > now {
-			continue
-		}
-		if err := t.mu.w.DeleteApp(ctx, t.mu.view, app); err != nil {
-			return t.writeErr(ctx, fmt.Sprintf("purge app %d", app.Info.AppID), err)
-		}
-		t.log.Info("purged dropped table; its replicas are garbage now", logging.AppID(app.Info.AppID), logging.Table(app.Info.Name))
-	}
-	return nil
-}
-
-func (t *term) updateGaugesLocked() {
-	var avail, alive, dead int
-	for _, a := range t.mu.view.Apps {
-		if a.Info.Status == protocol.AppAvailable {
-			avail++
-		}
-	}
-	for _, n := range t.det.Nodes() {
-		if n.Alive() {
-			alive++
-		} else {
-			dead++
-		}
-	}
-	t.s.met.tables.Update(float64(avail))
-	t.s.met.aliveNodes.Update(float64(alive))
-	t.s.met.deadNodes.Update(float64(dead))
 }

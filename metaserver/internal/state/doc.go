@@ -7,6 +7,8 @@
 //	<root>/apps                      (empty)
 //	<root>/apps/<app_id>             JSON app record (AppInfo)
 //	<root>/apps/<app_id>/<pidx>      JSON partition configuration
+//	<root>/apps/<app_id>/<pidx>/drops JSON DDD evidence (Drops), once a
+//	                                 replica was removed
 //	<root>/meta                      (empty)
 //	<root>/meta/leader               leader election (candidates below it)
 //	<root>/meta/next_app_id          decimal: the next app id to allocate
@@ -26,6 +28,9 @@
 //   - When the Writer has a Fence (the leader's election node), every
 //     transaction also checks that node exists, so a meta server that lost
 //     its leadership cannot write: its transaction fails with ErrFenced.
+//   - A partition's configuration and its drops record change in one
+//     transaction (Writer.UpdatePartitions), so the evidence always
+//     matches the configuration's LastDrops.
 //   - The View changes only after the store accepted the write, so it never
 //     shows a state the store does not hold (it may lag the store only if
 //     someone else wrote, which the fence rules out).

@@ -23,6 +23,11 @@ func (l Layout) Partition(id, pidx int32) string {
 	return coord.Join(l.App(id), strconv.Itoa(int(pidx)))
 }
 
+// PartitionDrops is the DDD evidence record of partition pidx of table id.
+func (l Layout) PartitionDrops(id, pidx int32) string {
+	return coord.Join(l.Partition(id, pidx), "drops")
+}
+
 // Meta is the parent of the election and the app id counter.
 func (l Layout) Meta() string { return coord.Join(l.Root, "meta") }
 

@@ -23,10 +23,16 @@ type App struct {
 	Partitions []Partition
 }
 
-// Partition is one partition's configuration and its node's version.
+// Partition is one partition's configuration, its DDD evidence and the
+// versions of their nodes.
 type Partition struct {
 	Config  protocol.PartitionConfiguration
 	Version int32
+	// Drops is the partition's drops record; DropsStored says whether its
+	// node exists (at DropsVersion).
+	Drops        Drops
+	DropsVersion int32
+	DropsStored  bool
 }
 
 // View is the in-memory copy of a cluster's state. The maps and the App
@@ -167,6 +173,19 @@ func loadApp(ctx context.Context, s coord.Store, l Layout, id int32) (*App, erro
 			return nil, fmt.Errorf("state: partition node %d.%d holds %v", id, i, cfg.Gpid)
 		}
 		app.Partitions[i] = Partition{Config: cfg, Version: st.Version}
+		data, st, err = s.Get(ctx, l.PartitionDrops(id, int32(i)))
+		switch {
+		case errors.Is(err, coord.ErrNoNode):
+		case err != nil:
+			return nil, fmt.Errorf("state: load drops of partition %d.%d: %w", id, i, err)
+		default:
+			d, err := DecodeDrops(data)
+			if err != nil {
+				return nil, fmt.Errorf("state: partition %d.%d: %w", id, i, err)
+			}
+			p := &app.Partitions[i]
+			p.Drops, p.DropsVersion, p.DropsStored = d, st.Version, true
+		}
 	}
 	return app, nil
 }

@@ -120,6 +120,59 @@ func (w *Writer) SetPartitions(ctx context.Context, app *App, cfgs ...protocol.P
 	return nil
 }
 
+// PartitionUpdate is one partition's new configuration and, when Drops is
+// not nil, its new drops record.
+type PartitionUpdate struct {
+	Config protocol.PartitionConfiguration
+	Drops  *Drops
+}
+
+// UpdatePartitions replaces the configurations (and drops records) of some
+// partitions of a table in one transaction. Each configuration's Gpid says
+// which.
+func (w *Writer) UpdatePartitions(ctx context.Context, app *App, ups ...PartitionUpdate) error {
+	ops := make([]coord.Op, 0, 2*len(ups))
+	for _, u := range ups {
+		c := u.Config
+		i := c.Gpid.PartitionIndex
+		if c.Gpid.AppID != app.Info.AppID || i < 0 || int(i) >= len(app.Partitions) {
+			return fmt.Errorf("state: set partition %v of app %d: no such partition", c.Gpid, app.Info.AppID)
+		}
+		p := &app.Partitions[i]
+		ops = append(ops, coord.SetOp(w.Layout.Partition(c.Gpid.AppID, i), EncodePartition(c), p.Version))
+		if u.Drops == nil {
+			continue
+		}
+		if len(u.Drops.LastMembers) > MaxLastMembers || len(u.Drops.Replicas) > MaxDropRecords {
+			return fmt.Errorf("state: drops record of %v too large", c.Gpid)
+		}
+		path := w.Layout.PartitionDrops(c.Gpid.AppID, i)
+		if p.DropsStored {
+			ops = append(ops, coord.SetOp(path, EncodeDrops(*u.Drops), p.DropsVersion))
+		} else {
+			ops = append(ops, coord.CreateOp(path, EncodeDrops(*u.Drops), coord.Persistent))
+		}
+	}
+	if err := w.multi(ctx, ops...); err != nil {
+		return err
+	}
+	for _, u := range ups {
+		p := &app.Partitions[u.Config.Gpid.PartitionIndex]
+		p.Config = CloneConfig(u.Config)
+		p.Version++
+		if u.Drops == nil {
+			continue
+		}
+		p.Drops = u.Drops.Clone()
+		if p.DropsStored {
+			p.DropsVersion++
+		} else {
+			p.DropsStored, p.DropsVersion = true, 0
+		}
+	}
+	return nil
+}
+
 // SetAppAndPartitions replaces a table's info and some of its partitions in
 // one transaction.
 func (w *Writer) SetAppAndPartitions(ctx context.Context, app *App, info protocol.AppInfo, cfgs ...protocol.PartitionConfiguration) error {
@@ -157,6 +210,9 @@ func (w *Writer) DeleteApp(ctx context.Context, v *View, app *App) error {
 	}
 	var ops []coord.Op
 	for i, p := range app.Partitions {
+		if p.DropsStored {
+			ops = append(ops, coord.DeleteOp(w.Layout.PartitionDrops(id, int32(i)), p.DropsVersion))
+		}
 		ops = append(ops, coord.DeleteOp(w.Layout.Partition(id, int32(i)), p.Version))
 	}
 	for _, c := range children {
