@@ -215,15 +215,16 @@ func TestLearnerCatchesUp(t *testing.T) {
 	// Wait until the learner has completed some files but not all.
 	var doneBefore []string
 	waitFor(t, 60*time.Second, "a partial copy", func() (bool, string) {
+		status := "no learner task"
 		for _, v := range cl.servers[2].srv.Learning().Learners {
 			c := v.Copy
 			if v.Phase == "copying" && c.DoneFiles >= 2 && c.FetchedBytes >= 256<<10 && c.DoneFiles < c.Files-2 {
 				doneBefore = c.Done
 				return true, ""
 			}
-			return false, fmt.Sprintf("%+v", v)
+			status = fmt.Sprintf("%+v", v)
 		}
-		return false, "no learner task"
+		return false, status
 	})
 	cl.stop(2)
 	servedBefore := cl.servers[0].srv.Learning().ServedBytes

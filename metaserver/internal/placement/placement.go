@@ -135,22 +135,6 @@ func newLoads(c *Cluster) loads {
 	return l
 }
 
-// pickPrimary returns the eligible node not in exclude with the fewest
-// primaries (ties: fewest replicas, then the smallest address), or "".
-func (l loads) pickPrimary(exclude []string) string {
-	best := ""
-	for addr := range l.primaries {
-		if slices.Contains(exclude, addr) {
-			continue
-		}
-		if best == "" || cmp.Or(cmp.Compare(l.primaries[addr], l.primaries[best]),
-			cmp.Compare(l.replicas[addr], l.replicas[best]), cmp.Compare(addr, best)) < 0 {
-			best = addr
-		}
-	}
-	return best
-}
-
 // pickReplica returns the eligible node not in exclude with the fewest
 // replicas (ties: fewest primaries, then the smallest address), or "".
 func (l loads) pickReplica(exclude []string) string {

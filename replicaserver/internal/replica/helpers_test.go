@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -185,5 +184,3 @@ func blockLoop(t testing.TB, r *Replica) (release func()) {
 }
 
 func verifyNoLeaks() error { return goleak.Find() }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

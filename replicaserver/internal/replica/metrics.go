@@ -27,26 +27,25 @@ const (
 )
 
 type metrics struct {
-	scope             tally.Scope
-	plogBytes         tally.Counter
-	plogLatency       tally.Timer
-	plogGCSegments    tally.Counter
-	mutations         tally.Counter
-	updates           tally.Counter
-	updatesPerMut     tally.Histogram
-	applyLatency      tally.Timer
-	writeLatency      tally.Timer
-	reaperScanned     tally.Counter
-	reaperReclaimed   tally.Counter
-	engineSyncs       tally.Counter
-	rejectedMu        sync.Mutex
-	rejected          map[protocol.ErrorCode]tally.Counter
-	mutationsTotal    atomic.Uint64
-	updatesTotal      atomic.Uint64
-	lastReap          storage.ReapStats
-	reapMu            sync.Mutex
-	rejectedTotal     atomic.Uint64
-	plogAppendedTotal atomic.Uint64
+	scope           tally.Scope
+	plogBytes       tally.Counter
+	plogLatency     tally.Timer
+	plogGCSegments  tally.Counter
+	mutations       tally.Counter
+	updates         tally.Counter
+	updatesPerMut   tally.Histogram
+	applyLatency    tally.Timer
+	writeLatency    tally.Timer
+	reaperScanned   tally.Counter
+	reaperReclaimed tally.Counter
+	engineSyncs     tally.Counter
+	rejectedMu      sync.Mutex
+	rejected        map[protocol.ErrorCode]tally.Counter
+	mutationsTotal  atomic.Uint64
+	updatesTotal    atomic.Uint64
+	lastReap        storage.ReapStats
+	reapMu          sync.Mutex
+	rejectedTotal   atomic.Uint64
 }
 
 func newMetrics(scope tally.Scope) *metrics {
