@@ -1,5 +1,10 @@
 package protocol
 
+import (
+	"bytes"
+	"strconv"
+)
+
 // Enums and small structs of the data API that both the wire requests and
 // the storage engine use. Values are part of the wire format.
 
@@ -49,6 +54,79 @@ const (
 
 // Valid reports whether c is a known check type.
 func (c CheckType) Valid() bool { return c <= CheckIntGreater }
+
+// Evaluate evaluates the check against a record (exists, value) with
+// Pegasus's semantics: every check but NoCheck and the NotExist variants
+// needs the record to exist; match checks with an empty operand pass for
+// any existing record; int comparisons parse both sides as decimal int64
+// and return a CodeInvalidArgument error when either does not parse (and
+// the record exists). An unknown check type is CodeInvalidArgument.
+func (c CheckType) Evaluate(exists bool, value, operand []byte) (bool, error) {
+	switch c {
+	case CheckNoCheck:
+		return true, nil
+	case CheckValueNotExist:
+		return !exists, nil
+	case CheckValueNotExistOrEmpty:
+		return !exists || len(value) == 0, nil
+	case CheckValueExist:
+		return exists, nil
+	case CheckValueNotEmpty:
+		return exists && len(value) > 0, nil
+	}
+	if !c.Valid() {
+		return false, Errorf(CodeInvalidArgument, "unknown check type %d", c)
+	}
+	if !exists {
+		return false, nil
+	}
+	switch c {
+	case CheckMatchAnywhere:
+		return bytes.Contains(value, operand), nil
+	case CheckMatchPrefix:
+		return bytes.HasPrefix(value, operand), nil
+	case CheckMatchPostfix:
+		return bytes.HasSuffix(value, operand), nil
+	case CheckBytesLess:
+		return bytes.Compare(value, operand) < 0, nil
+	case CheckBytesLessOrEqual:
+		return bytes.Compare(value, operand) <= 0, nil
+	case CheckBytesEqual:
+		return bytes.Equal(value, operand), nil
+	case CheckBytesGreaterOrEqual:
+		return bytes.Compare(value, operand) >= 0, nil
+	case CheckBytesGreater:
+		return bytes.Compare(value, operand) > 0, nil
+	}
+	v, err := strconv.ParseInt(string(value), 10, 64)
+	if err != nil {
+		return false, Errorf(CodeInvalidArgument, "check: stored value %q is not an integer", truncateForError(value))
+	}
+	op, err := strconv.ParseInt(string(operand), 10, 64)
+	if err != nil {
+		return false, Errorf(CodeInvalidArgument, "check: operand %q is not an integer", truncateForError(operand))
+	}
+	switch c {
+	case CheckIntLess:
+		return v < op, nil
+	case CheckIntLessOrEqual:
+		return v <= op, nil
+	case CheckIntEqual:
+		return v == op, nil
+	case CheckIntGreaterOrEqual:
+		return v >= op, nil
+	default: // CheckIntGreater, the last valid type
+		return v > op, nil
+	}
+}
+
+// truncateForError shortens v to at most 32 bytes for an error message.
+func truncateForError(v []byte) []byte {
+	if len(v) > 32 {
+		return v[:32]
+	}
+	return v
+}
 
 // MutateOperation is one step of check_and_mutate.
 type MutateOperation uint8

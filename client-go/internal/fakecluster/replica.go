@@ -223,66 +223,11 @@ func (s *replicaService) Incr(ctx context.Context, req *protocol.IncrRequest, re
 	})
 }
 
-// checkPasses evaluates a check against the checked record.
-func checkPasses(ct protocol.CheckType, exists bool, value, operand []byte) (bool, error) {
-	switch ct {
-	case protocol.CheckNoCheck:
-		return true, nil
-	case protocol.CheckValueNotExist:
-		return !exists, nil
-	case protocol.CheckValueNotExistOrEmpty:
-		return !exists || len(value) == 0, nil
-	case protocol.CheckValueExist:
-		return exists, nil
-	case protocol.CheckValueNotEmpty:
-		return exists && len(value) > 0, nil
-	}
-	if !exists {
-		return false, nil
-	}
-	switch ct {
-	case protocol.CheckMatchAnywhere:
-		return bytes.Contains(value, operand), nil
-	case protocol.CheckMatchPrefix:
-		return bytes.HasPrefix(value, operand), nil
-	case protocol.CheckMatchPostfix:
-		return bytes.HasSuffix(value, operand), nil
-	case protocol.CheckBytesLess:
-		return bytes.Compare(value, operand) < 0, nil
-	case protocol.CheckBytesLessOrEqual:
-		return bytes.Compare(value, operand) <= 0, nil
-	case protocol.CheckBytesEqual:
-		return bytes.Equal(value, operand), nil
-	case protocol.CheckBytesGreaterOrEqual:
-		return bytes.Compare(value, operand) >= 0, nil
-	case protocol.CheckBytesGreater:
-		return bytes.Compare(value, operand) > 0, nil
-	}
-	v, err1 := strconv.ParseInt(string(value), 10, 64)
-	o, err2 := strconv.ParseInt(string(operand), 10, 64)
-	if err1 != nil || err2 != nil {
-		return false, invalidArg("int check on non-integer value or operand")
-	}
-	switch ct {
-	case protocol.CheckIntLess:
-		return v < o, nil
-	case protocol.CheckIntLessOrEqual:
-		return v <= o, nil
-	case protocol.CheckIntEqual:
-		return v == o, nil
-	case protocol.CheckIntGreaterOrEqual:
-		return v >= o, nil
-	case protocol.CheckIntGreater:
-		return v > o, nil
-	}
-	return false, invalidArg("unknown check type %d", ct)
-}
-
 // check runs the check part of CheckAndSet / CheckAndMutate.
 func (p *partition) check(hk, sk []byte, ct protocol.CheckType, operand []byte, returnValue bool,
 	passed, returned, exist *bool, value *[]byte) error {
 	r, ok := p.get(hk, sk)
-	pass, err := checkPasses(ct, ok, r.value, operand)
+	pass, err := ct.Evaluate(ok, r.value, operand)
 	if err != nil {
 		return err
 	}

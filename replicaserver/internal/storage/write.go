@@ -523,7 +523,7 @@ func (b *WriteBatch) check(hashKey, sortKey []byte, ct protocol.CheckType, opera
 			}
 		}
 	}
-	passed, err := EvaluateCheck(ct, operand, exist, rec.value)
+	passed, err := ct.Evaluate(exist, rec.value, operand)
 	if err != nil {
 		return res, err
 	}
@@ -531,68 +531,4 @@ func (b *WriteBatch) check(hashKey, sortKey []byte, ct protocol.CheckType, opera
 		return res, protocol.Errorf(protocol.CodeCheckFailed, "check %d on sortkey %q did not pass", ct, truncate(sortKey))
 	}
 	return res, nil
-}
-
-// EvaluateCheck evaluates a check_and_set / check_and_mutate condition
-// against a record (exist, value) with Pegasus's semantics: every check but
-// NoCheck and the NotExist variants needs the record to exist; match
-// checks with an empty operand pass for any existing record; int
-// comparisons parse both sides as decimal int64 and return a
-// CodeInvalidArgument error when either does not parse (and the record
-// exists).
-func EvaluateCheck(ct protocol.CheckType, operand []byte, exist bool, value []byte) (bool, error) {
-	switch ct {
-	case protocol.CheckNoCheck:
-		return true, nil
-	case protocol.CheckValueNotExist:
-		return !exist, nil
-	case protocol.CheckValueNotExistOrEmpty:
-		return !exist || len(value) == 0, nil
-	case protocol.CheckValueExist:
-		return exist, nil
-	case protocol.CheckValueNotEmpty:
-		return exist && len(value) > 0, nil
-	}
-	if !exist {
-		return false, nil
-	}
-	switch ct {
-	case protocol.CheckMatchAnywhere:
-		return bytes.Contains(value, operand), nil
-	case protocol.CheckMatchPrefix:
-		return bytes.HasPrefix(value, operand), nil
-	case protocol.CheckMatchPostfix:
-		return bytes.HasSuffix(value, operand), nil
-	case protocol.CheckBytesLess:
-		return bytes.Compare(value, operand) < 0, nil
-	case protocol.CheckBytesLessOrEqual:
-		return bytes.Compare(value, operand) <= 0, nil
-	case protocol.CheckBytesEqual:
-		return bytes.Equal(value, operand), nil
-	case protocol.CheckBytesGreaterOrEqual:
-		return bytes.Compare(value, operand) >= 0, nil
-	case protocol.CheckBytesGreater:
-		return bytes.Compare(value, operand) > 0, nil
-	}
-	v, ok := parseInt(value)
-	if !ok {
-		return false, protocol.Errorf(protocol.CodeInvalidArgument, "check: stored value %q is not an integer", truncate(value))
-	}
-	op, ok := parseInt(operand)
-	if !ok {
-		return false, protocol.Errorf(protocol.CodeInvalidArgument, "check: operand %q is not an integer", truncate(operand))
-	}
-	switch ct {
-	case protocol.CheckIntLess:
-		return v < op, nil
-	case protocol.CheckIntLessOrEqual:
-		return v <= op, nil
-	case protocol.CheckIntEqual:
-		return v == op, nil
-	case protocol.CheckIntGreaterOrEqual:
-		return v >= op, nil
-	case protocol.CheckIntGreater:
-		return v > op, nil
-	}
-	return false, protocol.Errorf(protocol.CodeInvalidArgument, "unknown check type %d", ct)
 }
