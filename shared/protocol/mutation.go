@@ -1,5 +1,7 @@
 package protocol
 
+import "strconv"
+
 // OpCode names the kind of client write an Update carries. Values are part
 // of the plog and wire format.
 type OpCode uint8
@@ -16,6 +18,29 @@ const (
 	OpCheckAndMutate OpCode = 8 // check_and_mutate
 	OpDuplicate      OpCode = 9 // a batch that arrived by duplication
 )
+
+// opCodeNames are the names OpCode.String returns, indexed by op code.
+var opCodeNames = [...]string{
+	OpEmpty:          "empty",
+	OpPut:            "put",
+	OpMultiPut:       "multi_put",
+	OpRemove:         "remove",
+	OpMultiRemove:    "multi_remove",
+	OpDelRange:       "del_range",
+	OpIncr:           "incr",
+	OpCheckAndSet:    "check_and_set",
+	OpCheckAndMutate: "check_and_mutate",
+	OpDuplicate:      "duplicate",
+}
+
+// String returns a short lower-case name for o ("put", "incr", ...), or
+// "op(N)" for an unknown op code N.
+func (o OpCode) String() string {
+	if int(o) < len(opCodeNames) {
+		return opCodeNames[o]
+	}
+	return "op(" + strconv.Itoa(int(o)) + ")"
+}
 
 // Idempotent reports whether applying the op twice has the same effect as
 // once; only idempotent updates are batched together and blindly retried.

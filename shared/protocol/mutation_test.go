@@ -42,3 +42,17 @@ func TestErrorCodes(t *testing.T) {
 		t.Fatal(err.Error())
 	}
 }
+
+func TestOpCodeString(t *testing.T) {
+	want := map[OpCode]string{
+		OpEmpty: "empty", OpPut: "put", OpMultiPut: "multi_put", OpRemove: "remove",
+		OpMultiRemove: "multi_remove", OpDelRange: "del_range", OpIncr: "incr",
+		OpCheckAndSet: "check_and_set", OpCheckAndMutate: "check_and_mutate", OpDuplicate: "duplicate",
+		OpDuplicate + 1: "op(10)", 255: "op(255)",
+	}
+	for op, name := range want {
+		if got := op.String(); got != name {
+			t.Errorf("OpCode(%d).String() = %q, want %q", uint8(op), got, name)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/plog"
-	"github.com/pegasus-go/pegasus/shared/protocol"
 	"github.com/spf13/pflag"
 )
 
@@ -20,27 +19,6 @@ const (
 	exitFailure = 1 // corrupt log or IO error
 	exitUsage   = 2
 )
-
-// opNames are the names plogdump prints for update op codes.
-var opNames = map[protocol.OpCode]string{
-	protocol.OpEmpty:          "empty",
-	protocol.OpPut:            "put",
-	protocol.OpMultiPut:       "multi_put",
-	protocol.OpRemove:         "remove",
-	protocol.OpMultiRemove:    "multi_remove",
-	protocol.OpDelRange:       "del_range",
-	protocol.OpIncr:           "incr",
-	protocol.OpCheckAndSet:    "check_and_set",
-	protocol.OpCheckAndMutate: "check_and_mutate",
-	protocol.OpDuplicate:      "duplicate",
-}
-
-func opName(op protocol.OpCode) string {
-	if n, ok := opNames[op]; ok {
-		return n
-	}
-	return fmt.Sprintf("op%d", op)
-}
 
 type jsonUpdate struct {
 	Op        string `json:"op"`
@@ -117,13 +95,13 @@ func run(fs vfs.FS, args []string, stdout, stderr io.Writer) int {
 				Updates:       make([]jsonUpdate, len(m.Updates)),
 			}
 			for i, u := range m.Updates {
-				jr.Updates[i] = jsonUpdate{Op: opName(u.Op), BodyBytes: len(u.Body)}
+				jr.Updates[i] = jsonUpdate{Op: u.Op.String(), BodyBytes: len(u.Body)}
 			}
 			return enc.Encode(jr)
 		}
 		ops := make([]string, len(m.Updates))
 		for i, u := range m.Updates {
-			ops[i] = fmt.Sprintf("%s:%d", opName(u.Op), len(u.Body))
+			ops[i] = fmt.Sprintf("%s:%d", u.Op.String(), len(u.Body))
 		}
 		_, err := fmt.Fprintf(stdout, "%s offset=%d ballot=%d decree=%d last_committed=%d time=%s updates=%d [%s]\n",
 			r.Segment, r.Offset, m.Ballot, m.Decree, m.LastCommitted, timestamp(m.TimestampUs),

@@ -97,8 +97,8 @@ func firstList(e *env, d *datadriven.TestData) []string {
 
 var opByName = func() map[string]protocol.OpCode {
 	m := map[string]protocol.OpCode{}
-	for op, name := range opNames {
-		m[name] = op
+	for op := protocol.OpEmpty; op <= protocol.OpDuplicate; op++ {
+		m[op.String()] = op
 	}
 	return m
 }()

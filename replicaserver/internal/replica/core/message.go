@@ -126,26 +126,9 @@ func (m Message) String() string {
 	return b.String()
 }
 
-var opNames = map[protocol.OpCode]string{
-	protocol.OpEmpty:          "empty",
-	protocol.OpPut:            "put",
-	protocol.OpMultiPut:       "multi_put",
-	protocol.OpRemove:         "remove",
-	protocol.OpMultiRemove:    "multi_remove",
-	protocol.OpDelRange:       "del_range",
-	protocol.OpIncr:           "incr",
-	protocol.OpCheckAndSet:    "check_and_set",
-	protocol.OpCheckAndMutate: "check_and_mutate",
-	protocol.OpDuplicate:      "duplicate",
-}
-
-// OpName returns a short lower-case name for op ("put", "incr", ...).
-func OpName(op protocol.OpCode) string {
-	if s, ok := opNames[op]; ok {
-		return s
-	}
-	return fmt.Sprintf("op(%d)", uint8(op))
-}
+// OpName returns a short lower-case name for op ("put", "incr", ...), or
+// "op(N)" for an unknown op code N; it is op.String.
+func OpName(op protocol.OpCode) string { return op.String() }
 
 // MutationString renders a mutation as "b=<ballot> d=<decree> [op:body ...]"
 // with bodies quoted when not printable, for logs and test traces.
