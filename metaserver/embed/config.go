@@ -4,11 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pegasus-go/pegasus/metaserver/internal/membership"
@@ -194,63 +190,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("meta_server.store %q: want %q or %q", m.Store, StoreZooKeeper, StoreLocal)
 	}
-	if err := validateClusters(c.Pegasus.Clusters, c.DuplicationGroup, m.ClusterName); err != nil {
-		return err
+	if errs := config.ValidateClusters(c.Pegasus.Clusters, c.DuplicationGroup, "meta_server.cluster_name", m.ClusterName); len(errs) > 0 {
+		return errs[0]
 	}
 	return c.Logging.Validate()
-}
-
-// maxClusterID is the largest id of the [duplication-group] section: the
-// id occupies 7 bits of a record's timetag.
-const maxClusterID = 127
-
-// validateClusters checks the [pegasus.clusters] and [duplication-group]
-// sections and returns the first problem, by cluster name order: names are
-// non-empty, meta lists are non-empty comma-separated host:port lists, ids
-// are in 1..maxClusterID and unique, and when the group is not empty this
-// meta server's own cluster has an id.
-func validateClusters(clusters map[string]string, group map[string]int, own string) error {
-	for _, name := range slices.Sorted(maps.Keys(clusters)) {
-		if strings.TrimSpace(name) == "" {
-			return errors.New("pegasus.clusters has an entry with an empty cluster name")
-		}
-		if err := checkMetaList(clusters[name]); err != nil {
-			return fmt.Errorf("pegasus.clusters.%s: %w", name, err)
-		}
-	}
-	byID := map[int]string{}
-	for _, name := range slices.Sorted(maps.Keys(group)) {
-		id := group[name]
-		switch {
-		case strings.TrimSpace(name) == "":
-			return errors.New("duplication-group has an entry with an empty cluster name")
-		case id < 1 || id > maxClusterID:
-			return fmt.Errorf("duplication-group.%s = %d: want a cluster id in 1..%d", name, id, maxClusterID)
-		case byID[id] != "":
-			return fmt.Errorf("duplication-group.%s = %d: id already used by cluster %s", name, id, byID[id])
-		}
-		byID[id] = name
-	}
-	if _, ok := group[own]; len(group) > 0 && !ok {
-		return fmt.Errorf("duplication-group gives no id to this server's own cluster %q (meta_server.cluster_name)", own)
-	}
-	return nil
-}
-
-// checkMetaList checks a comma-separated host:port list.
-func checkMetaList(list string) error {
-	if strings.TrimSpace(list) == "" {
-		return errors.New("empty meta server list")
-	}
-	for part := range strings.SplitSeq(list, ",") {
-		addr := strings.TrimSpace(part)
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return fmt.Errorf("meta server %q: want host:port: %v", addr, err)
-		}
-		if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("meta server %q: want a host and a port in 1..65535", addr)
-		}
-	}
-	return nil
 }

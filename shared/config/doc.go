@@ -19,6 +19,10 @@
 // map[string]struct field) come out naturally. A `comment:"..."` tag
 // documents a field (with its unit) in --print-default-config and --help.
 //
+// ValidateClusters checks the [pegasus.clusters] and [duplication-group]
+// sections that the meta and replica servers share, so both daemons report
+// the same problems with the same messages.
+//
 // Invariants:
 //   - A key in the file that matches no field is an error
 //     (*UnknownKeysError naming every such key, its section and the file);
@@ -33,8 +37,8 @@
 //     is not a duration. Byte sizes accept plain integers or units
 //     (ByteSize, "8MiB").
 //
-// Concurrency: Load and WriteTemplate are plain functions over the caller's
-// values; they keep no state and are safe to call from several goroutines on
-// different config values. Nothing in this package reads environment
+// Concurrency: Load, WriteTemplate and ValidateClusters are plain functions
+// over the caller's values; they keep no state and are safe to call from
+// several goroutines on different config values. Nothing in this package reads environment
 // variables or globals.
 package config
