@@ -27,6 +27,20 @@ type Filter struct {
 	Pattern []byte
 }
 
+// Match reports whether key passes the filter. An empty pattern or
+// FilterNone (or an unknown type) matches everything.
+func (f Filter) Match(key []byte) bool {
+	switch f.Type {
+	case FilterAnywhere:
+		return bytes.Contains(key, f.Pattern)
+	case FilterPrefix:
+		return bytes.HasPrefix(key, f.Pattern)
+	case FilterPostfix:
+		return bytes.HasSuffix(key, f.Pattern)
+	}
+	return true
+}
+
 // CheckType is the condition of check_and_set and check_and_mutate, with
 // Pegasus's semantics.
 type CheckType uint8

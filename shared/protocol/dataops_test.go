@@ -96,3 +96,30 @@ func TestCheckTypeEvaluate(t *testing.T) {
 		}
 	}
 }
+
+func TestFilterMatch(t *testing.T) {
+	cases := []struct {
+		f    Filter
+		key  string
+		want bool
+	}{
+		{Filter{}, "anything", true},
+		{Filter{Type: FilterNone, Pattern: []byte("zz")}, "abc", true},
+		{Filter{Type: FilterAnywhere, Pattern: []byte("bc")}, "abcd", true},
+		{Filter{Type: FilterAnywhere, Pattern: []byte("x")}, "abcd", false},
+		{Filter{Type: FilterAnywhere}, "", true},
+		{Filter{Type: FilterPrefix, Pattern: []byte("ab")}, "abcd", true},
+		{Filter{Type: FilterPrefix, Pattern: []byte("bc")}, "abcd", false},
+		{Filter{Type: FilterPrefix, Pattern: []byte("abcde")}, "abcd", false},
+		{Filter{Type: FilterPrefix}, "abcd", true},
+		{Filter{Type: FilterPostfix, Pattern: []byte("cd")}, "abcd", true},
+		{Filter{Type: FilterPostfix, Pattern: []byte("bc")}, "abcd", false},
+		{Filter{Type: FilterPostfix}, "", true},
+		{Filter{Type: FilterType(9), Pattern: []byte("zz")}, "abc", true},
+	}
+	for _, c := range cases {
+		if got := c.f.Match([]byte(c.key)); got != c.want {
+			t.Errorf("Filter{%d, %q}.Match(%q) = %v, want %v", c.f.Type, c.f.Pattern, c.key, got, c.want)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package admintest
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"strconv"
@@ -153,18 +152,6 @@ func expireTs(ttlSeconds int32, now time.Time) uint32 {
 	return keyschema.ExpireTsFromTTL(int64(ttlSeconds), now)
 }
 
-func match(f protocol.Filter, key []byte) bool {
-	switch f.Type {
-	case protocol.FilterAnywhere:
-		return bytes.Contains(key, f.Pattern)
-	case protocol.FilterPrefix:
-		return bytes.HasPrefix(key, f.Pattern)
-	case protocol.FilterPostfix:
-		return bytes.HasSuffix(key, f.Pattern)
-	}
-	return true
-}
-
 // Get implements Replica.Get.
 func (s *replicaService) Get(_ context.Context, req *protocol.GetRequest, resp *protocol.GetResponse) error {
 	return s.serve(req, true, func(p *partitionView) error {
@@ -234,7 +221,7 @@ func (s *replicaService) MultiGet(_ context.Context, req *protocol.MultiGetReque
 		resp.Complete = true
 		for _, k := range keys {
 			_, sk, _ := keyschema.DecodeKey([]byte(k))
-			if !match(req.SortKeyFilter, sk) {
+			if !req.SortKeyFilter.Match(sk) {
 				continue
 			}
 			if len(resp.KVs) == limit {
@@ -342,7 +329,7 @@ func (s *replicaService) ScanOpen(_ context.Context, req *protocol.ScanOpenReque
 		}
 		for _, k := range p.rangeKeys(lower, upper) {
 			hk, sk, _ := keyschema.DecodeKey([]byte(k))
-			if !match(req.HashKeyFilter, hk) || !match(req.SortKeyFilter, sk) {
+			if !req.HashKeyFilter.Match(hk) || !req.SortKeyFilter.Match(sk) {
 				continue
 			}
 			it := protocol.ScanItem{HashKey: slices.Clone(hk), SortKey: slices.Clone(sk), ExpireTs: p.data[k].expireTs}

@@ -20,18 +20,6 @@ func invalidArg(format string, args ...any) error {
 	return protocol.Errorf(protocol.CodeInvalidArgument, format, args...)
 }
 
-func match(f protocol.Filter, key []byte) bool {
-	switch f.Type {
-	case protocol.FilterAnywhere:
-		return bytes.Contains(key, f.Pattern)
-	case protocol.FilterPrefix:
-		return bytes.HasPrefix(key, f.Pattern)
-	case protocol.FilterPostfix:
-		return bytes.HasSuffix(key, f.Pattern)
-	}
-	return true
-}
-
 // Get implements Replica.Get.
 func (s *replicaService) Get(ctx context.Context, req *protocol.GetRequest, resp *protocol.GetResponse) error {
 	return s.n.handle(ctx, protocol.MethodGet, req, true, func(p *partition) error {
@@ -81,7 +69,7 @@ func (s *replicaService) MultiGet(ctx context.Context, req *protocol.MultiGetReq
 				recs = p.rangeOf(lower, upper)
 			}
 		}
-		recs = slices.DeleteFunc(recs, func(r kv) bool { return !match(req.SortKeyFilter, r.sk) })
+		recs = slices.DeleteFunc(recs, func(r kv) bool { return !req.SortKeyFilter.Match(r.sk) })
 		if req.Reverse {
 			slices.Reverse(recs)
 		}
@@ -145,7 +133,7 @@ func (s *replicaService) DelRange(ctx context.Context, req *protocol.DelRangeReq
 			return nil
 		}
 		for _, r := range p.rangeOf(lower, upper) {
-			if match(req.SortKeyFilter, r.sk) {
+			if req.SortKeyFilter.Match(r.sk) {
 				delete(p.data, r.key)
 				resp.Deleted++
 			}
@@ -366,7 +354,7 @@ func (s *replicaService) ScanOpen(ctx context.Context, req *protocol.ScanOpenReq
 			sc.batch = p.c.opts.ScanBatchSize
 		}
 		for _, r := range p.rangeOf(lower, upper) {
-			if !match(req.HashKeyFilter, r.hk) || !match(req.SortKeyFilter, r.sk) {
+			if !req.HashKeyFilter.Match(r.hk) || !req.SortKeyFilter.Match(r.sk) {
 				continue
 			}
 			it := protocol.ScanItem{HashKey: r.hk, SortKey: r.sk, Value: r.rec.value, ExpireTs: r.rec.expireTs}

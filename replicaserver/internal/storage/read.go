@@ -20,23 +20,6 @@ func encodeKey(hashKey, sortKey []byte) ([]byte, error) {
 	return k, nil
 }
 
-// matchFilter reports whether key passes f. An empty pattern or
-// FilterNone matches everything.
-func matchFilter(f protocol.Filter, key []byte) bool {
-	if len(f.Pattern) == 0 {
-		return true
-	}
-	switch f.Type {
-	case protocol.FilterAnywhere:
-		return bytes.Contains(key, f.Pattern)
-	case protocol.FilterPrefix:
-		return bytes.HasPrefix(key, f.Pattern)
-	case protocol.FilterPostfix:
-		return bytes.HasSuffix(key, f.Pattern)
-	}
-	return true
-}
-
 func validateFilter(what string, f protocol.Filter) error {
 	if !f.Type.Valid() {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "unknown %s filter type %d", what, f.Type)
@@ -265,7 +248,7 @@ func (e *Engine) MultiGet(hashKey []byte, o MultiGetOptions) (MultiGetResult, er
 		if err != nil {
 			return false, protocol.Errorf(protocol.CodeCorruption, "storage: %v", err)
 		}
-		if !matchFilter(o.SortKeyFilter, sk) {
+		if !o.SortKeyFilter.Match(sk) {
 			return true, nil
 		}
 		h, user, err := decodeStored(key, raw)

@@ -225,7 +225,7 @@ func (c *scanContext) fill(nowEpoch uint32) (ScanBatch, error) {
 		if err != nil {
 			return ScanBatch{}, protocol.Errorf(protocol.CodeCorruption, "storage: %v", err)
 		}
-		if !matchFilter(c.opts.HashKeyFilter, hk) || !matchFilter(c.opts.SortKeyFilter, sk) {
+		if !c.opts.HashKeyFilter.Match(hk) || !c.opts.SortKeyFilter.Match(sk) {
 			continue
 		}
 		raw, err := c.iter.ValueAndErr()

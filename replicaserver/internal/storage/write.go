@@ -312,7 +312,7 @@ func (b *WriteBatch) DelRange(hashKey []byte, o DelRangeOptions) (int64, error) 
 		if err != nil {
 			return false, protocol.Errorf(protocol.CodeCorruption, "storage: %v", err)
 		}
-		if !matchFilter(o.SortKeyFilter, sk) {
+		if !o.SortKeyFilter.Match(sk) {
 			return true, nil
 		}
 		h, _, err := decodeStored(key, raw)
