@@ -228,7 +228,7 @@ func (r *Replica) apply(a core.Apply) error {
 		}
 		results[i] = writeResult{resp: resp, err: err}
 		if err != nil && (a.Tokens == nil || a.Tokens[i] == nil) {
-			r.logger.Debug("update failed", logging.Decree(m.Decree), "op", core.OpName(u.Op), logging.Err(err))
+			r.logger.Debug("update failed", logging.Decree(m.Decree), "op", u.Op.String(), logging.Err(err))
 		}
 	}
 	if err := wb.Commit(); err != nil {

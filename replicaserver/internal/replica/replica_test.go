@@ -287,7 +287,7 @@ func TestWriteOps(t *testing.T) {
 		t.Helper()
 		resp, err := r.Write(ctx, op, req)
 		if err != nil {
-			t.Fatalf("%s: %v", core.OpName(op), err)
+			t.Fatalf("%s: %v", op.String(), err)
 		}
 		return resp
 	}

@@ -3,7 +3,6 @@ package replica
 import (
 	"errors"
 
-	"github.com/pegasus-go/pegasus/replicaserver/internal/replica/core"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/storage"
 	"github.com/pegasus-go/pegasus/shared/keyschema"
 	"github.com/pegasus-go/pegasus/shared/protocol"
@@ -34,7 +33,7 @@ const batchSetMarker byte = 0xB5
 // an unknown check type, ...) is CodeInvalidArgument.
 func EncodeUpdate(op protocol.OpCode, req protocol.Message) (protocol.Update, error) {
 	if req == nil {
-		return protocol.Update{}, protocol.Errorf(protocol.CodeInvalidArgument, "nil %s request", core.OpName(op))
+		return protocol.Update{}, protocol.Errorf(protocol.CodeInvalidArgument, "nil %s request", op.String())
 	}
 	if err := validateRequest(op, req); err != nil {
 		return protocol.Update{}, err
@@ -45,7 +44,7 @@ func EncodeUpdate(op protocol.OpCode, req protocol.Message) (protocol.Update, er
 	}
 	body, err := req.AppendBinary(body)
 	if err != nil {
-		return protocol.Update{}, protocol.Errorf(protocol.CodeInvalidArgument, "encode %s request: %v", core.OpName(op), err)
+		return protocol.Update{}, protocol.Errorf(protocol.CodeInvalidArgument, "encode %s request: %v", op.String(), err)
 	}
 	return protocol.Update{Op: op, Body: body}, nil
 }
@@ -82,10 +81,10 @@ func DecodeUpdate(u protocol.Update) (protocol.Message, error) {
 	case protocol.OpCheckAndMutate:
 		req = &protocol.CheckAndMutateRequest{}
 	default:
-		return nil, protocol.Errorf(protocol.CodeNotImplementable, "cannot decode %s update", core.OpName(u.Op))
+		return nil, protocol.Errorf(protocol.CodeNotImplementable, "cannot decode %s update", u.Op.String())
 	}
 	if err := req.UnmarshalBinary(u.Body); err != nil {
-		return nil, protocol.Errorf(protocol.CodeInvalidArgument, "decode %s update: %v", core.OpName(u.Op), err)
+		return nil, protocol.Errorf(protocol.CodeInvalidArgument, "decode %s update: %v", u.Op.String(), err)
 	}
 	return req, nil
 }
@@ -105,7 +104,7 @@ func checkTTL(ttl int32) error {
 }
 
 func mismatch(op protocol.OpCode, req protocol.Message) error {
-	return protocol.Errorf(protocol.CodeInvalidArgument, "%s write with a %T request", core.OpName(op), req)
+	return protocol.Errorf(protocol.CodeInvalidArgument, "%s write with a %T request", op.String(), req)
 }
 
 // validateRequest checks the op/request pairing and what can be checked
@@ -198,7 +197,7 @@ func validateRequest(op protocol.OpCode, req protocol.Message) error {
 			errs = append(errs, checkTTL(m.TTLSeconds))
 		}
 	default:
-		return protocol.Errorf(protocol.CodeInvalidArgument, "op %s cannot be written by clients", core.OpName(op))
+		return protocol.Errorf(protocol.CodeInvalidArgument, "op %s cannot be written by clients", op.String())
 	}
 	errs = append(errs, checkHashKey(hk))
 	for _, err := range errs {

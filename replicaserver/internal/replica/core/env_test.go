@@ -100,7 +100,7 @@ func updatesString(m *protocol.Mutation) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%s:%s", OpName(u.Op), u.Body)
+		fmt.Fprintf(&b, "%s:%s", u.Op.String(), u.Body)
 	}
 	return b.String()
 }

@@ -126,10 +126,6 @@ func (m Message) String() string {
 	return b.String()
 }
 
-// OpName returns a short lower-case name for op ("put", "incr", ...), or
-// "op(N)" for an unknown op code N; it is op.String.
-func OpName(op protocol.OpCode) string { return op.String() }
-
 // MutationString renders a mutation as "b=<ballot> d=<decree> [op:body ...]"
 // with bodies quoted when not printable, for logs and test traces.
 func MutationString(m *protocol.Mutation) string {
@@ -142,7 +138,7 @@ func MutationString(m *protocol.Mutation) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(OpName(u.Op))
+		b.WriteString(u.Op.String())
 		if len(u.Body) > 0 {
 			b.WriteByte(':')
 			b.WriteString(printable(u.Body))
