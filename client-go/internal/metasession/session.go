@@ -192,10 +192,7 @@ func (s *Session) Call(ctx context.Context, service, method string, req, resp pr
 	)
 	for {
 		if err := ctx.Err(); err != nil {
-			if lastErr != nil {
-				return lastErr
-			}
-			return protocol.Errorf(protocol.CodeTimeout, "call %s.%s on meta servers: %v", service, method, err)
+			return expired(protocol.Errorf(protocol.CodeTimeout, "call %s.%s on meta servers: %v", service, method, err), lastErr)
 		}
 		addr := hint
 		if addr == "" {
@@ -206,6 +203,11 @@ func (s *Session) Call(ctx context.Context, service, method string, req, resp pr
 		if err == nil {
 			s.setLeader(addr)
 			return nil
+		}
+		if ctx.Err() != nil {
+			// The caller's deadline ended this attempt: report it together
+			// with what the meta servers answered before.
+			return expired(err, lastErr)
 		}
 		lastErr = err
 		switch {
@@ -239,6 +241,16 @@ func (s *Session) Call(ctx context.Context, service, method string, req, resp pr
 		}
 		wait = min(2*wait, s.cfg.MaxRetryInterval)
 	}
+}
+
+// expired is the error of a call whose context ended: the timeout, also
+// matching (errors.Is) the last error a meta server answered, if any, so
+// callers see why earlier attempts failed.
+func expired(timeout, last error) error {
+	if last == nil {
+		return timeout
+	}
+	return fmt.Errorf("%w (last meta error: %w)", timeout, last)
 }
 
 // attempt makes one call bounded by AttemptTimeout.

@@ -151,7 +151,7 @@ func TestRedirectLoopEndsWithContext(t *testing.T) {
 	ms[0].SetFollower(ms[1].Addr())
 	ms[1].SetFollower(ms[0].Addr())
 	s := newSession(t, Config{MetaServers: []string{ms[0].Addr()}})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := listApps(ctx, s)
 	if !errors.Is(err, protocol.CodeForwardToOthers) {
