@@ -3,6 +3,16 @@
 // binary (Binaries) and starts whole clusters through the onebox library
 // (Start), so process management lives in one place, tools/onebox.
 //
+// Beside process control it offers what the end-to-end tests measure with:
+// a steady client-go write load (StartLoad) that records every
+// acknowledged write and every write with an unknown outcome (failed or
+// timed out: "maybe") and reads them back (LoadResult.Verify: every
+// acknowledged key must hold its value, a maybe key its value or nothing);
+// the replica servers' /replica/digest and /replica/replicas pages and
+// metric sums over /metrics (Cluster.Digest, Cluster.Replicas,
+// Cluster.MetricSum); and Unhealthy, which says why a table's
+// configuration is not fully replicated.
+//
 // Invariants:
 //   - Every cluster Start returns is stopped in t.Cleanup, and the cleanup
 //     fails the test if any process recorded in the onebox state file is
@@ -14,6 +24,7 @@
 //   - When the test binary is built with -race, the daemons are too.
 //
 // Concurrency: Binaries is safe for concurrent use (it builds once). A
+// Load is safe for concurrent use. A
 // Cluster's methods may be called from several goroutines; instance control
 // is serialized by the onebox directory lock, which fails fast, so tests
 // call it from one goroutine.
