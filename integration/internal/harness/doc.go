@@ -23,9 +23,8 @@
 //     they can run next to a developer's onebox.
 //   - When the test binary is built with -race, the daemons are too.
 //
-// Concurrency: Binaries is safe for concurrent use (it builds once). A
-// Load is safe for concurrent use. A
-// Cluster's methods may be called from several goroutines; instance control
-// is serialized by the onebox directory lock, which fails fast, so tests
-// call it from one goroutine.
+// Concurrency: Binaries and a Load are safe for concurrent use (Binaries
+// builds once). A Cluster's methods may be called from several goroutines;
+// instance control is serialized by the onebox directory lock, which fails
+// fast, so tests call it from one goroutine.
 package harness
