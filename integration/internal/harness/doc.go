@@ -3,6 +3,16 @@
 // binary (Binaries) and starts whole clusters through the onebox library
 // (Start), so process management lives in one place, tools/onebox.
 //
+// Beside process control it offers what the end-to-end tests measure with:
+// a steady client-go write load (StartLoad) that records every
+// acknowledged write and every write with an unknown outcome (failed or
+// timed out: "maybe") and reads them back (LoadResult.Verify: every
+// acknowledged key must hold its value, a maybe key its value or nothing);
+// the replica servers' /replica/digest and /replica/replicas pages and
+// metric sums over /metrics (Cluster.Digest, Cluster.Replicas,
+// Cluster.MetricSum); and Unhealthy, which says why a table's
+// configuration is not fully replicated.
+//
 // Invariants:
 //   - Every cluster Start returns is stopped in t.Cleanup, and the cleanup
 //     fails the test if any process recorded in the onebox state file is
@@ -13,8 +23,8 @@
 //     they can run next to a developer's onebox.
 //   - When the test binary is built with -race, the daemons are too.
 //
-// Concurrency: Binaries is safe for concurrent use (it builds once). A
-// Cluster's methods may be called from several goroutines; instance control
-// is serialized by the onebox directory lock, which fails fast, so tests
-// call it from one goroutine.
+// Concurrency: Binaries and a Load are safe for concurrent use (Binaries
+// builds once). A Cluster's methods may be called from several goroutines;
+// instance control is serialized by the onebox directory lock, which fails
+// fast, so tests call it from one goroutine.
 package harness

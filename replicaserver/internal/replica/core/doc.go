@@ -85,10 +85,13 @@
 // with a lower ballot is answered with CodeStaleBallot; one with a higher
 // ballot carries the new configuration, which the follower adopts first.
 // An acknowledgement vouches only for records logged durably under the
-// current ballot with no gap above the commit point; records at or below the
-// primary's commit point are trusted whatever their ballot, because a
-// replica stays a member across ballots only if it logged every committed
-// mutation.
+// current ballot with no gap above the commit point. A secondary trusts its
+// records at or below the primary's commit point whatever their ballot,
+// because a replica stays a member across ballots only if it logged every
+// committed mutation. A learner trusts only records of the current ballot:
+// the primary committed past it while it was no member, so a tail it kept
+// from an older ballot (mutations it logged as an old primary and that were
+// never committed) may differ from the committed ones at those decrees.
 //
 // # The Ready / Advance contract
 //

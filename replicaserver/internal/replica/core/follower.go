@@ -113,13 +113,21 @@ func (c *Core) drainBuffered() {
 }
 
 // advanceFollowerCommit commits up to the primary's commit point as far as
-// the local log is durable. Records at or below the primary's commit point
-// are the committed ones whatever ballot they were logged under: a replica
-// only stays a member across ballots if it logged every committed mutation.
+// the local log is durable. For a secondary, records at or below the
+// primary's commit point are the committed ones whatever ballot they were
+// logged under: a replica only stays a member across ballots if it logged
+// every committed mutation. A learner was not a member while the primary
+// committed past it, so a record it kept from an older ballot (an
+// uncommitted tail it logged before it left the group) may differ from the
+// committed one at that decree: it commits only records of the current
+// ballot, which came from this primary.
 func (c *Core) advanceFollowerCommit() {
 	for c.committed < c.primaryCommitted {
 		e := c.log.get(c.committed + 1)
 		if e == nil || !c.isDurable(e.m) {
+			break
+		}
+		if c.role == RoleLearner && e.m.Ballot != c.cfg.Ballot {
 			break
 		}
 		c.committed++
