@@ -21,6 +21,12 @@ type Config struct {
 	// OperationTimeout bounds an operation whose context has no deadline
 	// (retries included). Default 5s.
 	OperationTimeout time.Duration
+	// AttemptTimeout bounds one attempt of an operation, so a primary that
+	// stopped answering (paused, cut off) costs one attempt: the client
+	// then refreshes the configuration and, for idempotent operations,
+	// retries at the new primary within the operation's deadline. Default
+	// 2s; it never extends the operation's own deadline.
+	AttemptTimeout time.Duration
 	// InitialRetryBackoff is the first pause between two attempts of an
 	// idempotent operation; each further pause doubles, up to
 	// MaxRetryBackoff, with up to 20% random jitter. Default 10ms.
@@ -44,6 +50,7 @@ type Config struct {
 // Defaults.
 const (
 	DefaultOperationTimeout         = 5 * time.Second
+	DefaultAttemptTimeout           = 2 * time.Second
 	DefaultInitialRetryBackoff      = 10 * time.Millisecond
 	DefaultMaxRetryBackoff          = time.Second
 	DefaultMinConfigRefreshInterval = 100 * time.Millisecond
@@ -54,6 +61,9 @@ const (
 func (c *Config) EnsureDefaults() {
 	if c.OperationTimeout == 0 {
 		c.OperationTimeout = DefaultOperationTimeout
+	}
+	if c.AttemptTimeout == 0 {
+		c.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if c.InitialRetryBackoff == 0 {
 		c.InitialRetryBackoff = DefaultInitialRetryBackoff
@@ -88,6 +98,7 @@ func (c *Config) Validate() error {
 		v    time.Duration
 	}{
 		{"operation_timeout", c.OperationTimeout},
+		{"attempt_timeout", c.AttemptTimeout},
 		{"initial_retry_backoff", c.InitialRetryBackoff},
 		{"max_retry_backoff", c.MaxRetryBackoff},
 		{"min_config_refresh_interval", c.MinConfigRefreshInterval},

@@ -149,7 +149,7 @@ const (
 	// retry if allowed.
 	classRefresh
 	// classTransient: the server is temporarily unable (busy, too few
-	// members, server-side timeout); back off and retry if allowed.
+	// members); back off and retry if allowed.
 	classTransient
 )
 
@@ -159,12 +159,15 @@ func classify(err error) retryClass {
 	}
 	switch protocol.CodeOf(err) {
 	case protocol.CodeInvalidState, protocol.CodeObjectNotFound, protocol.CodeWrongPartition,
-		protocol.CodeStaleBallot, protocol.CodeLeaseExpired, protocol.CodeNetworkFailure:
+		protocol.CodeStaleBallot, protocol.CodeLeaseExpired, protocol.CodeNetworkFailure,
+		protocol.CodeTimeout:
+		// A timeout may mean the primary stopped answering and was
+		// replaced: look the partition up again (rate limited).
 		if errors.Is(err, rpc.ErrClientClosed) {
 			return classFinal
 		}
 		return classRefresh
-	case protocol.CodeBusy, protocol.CodeNotEnoughMember, protocol.CodeTimeout:
+	case protocol.CodeBusy, protocol.CodeNotEnoughMember:
 		return classTransient
 	}
 	return classFinal

@@ -280,7 +280,10 @@ func (t *Table) do(ctx context.Context, cl call) (int32, string, error) {
 		if pc.Primary == "" {
 			err = errNoPrimary(pc.Gpid)
 		} else {
-			err = t.c.rpc.Call(ctx, pc.Primary, protocol.ServiceReplica, cl.method, cl.req, cl.resp)
+			actx, cancel := context.WithTimeout(ctx, t.c.cfg.AttemptTimeout)
+			h.TimeoutMs = timeoutMs(actx)
+			err = t.c.rpc.Call(actx, pc.Primary, protocol.ServiceReplica, cl.method, cl.req, cl.resp)
+			cancel()
 		}
 		if err == nil {
 			return pidx, pc.Primary, nil
@@ -332,12 +335,22 @@ func (e *deadlineError) Unwrap() []error { return []error{e.deadline, e.last} }
 // showed the table is gone.
 func (t *Table) afterFailure(ctx context.Context, r *routing, err error, idempotent bool, bo *backoff) (bool, error) {
 	class := classify(err)
-	if class == classFinal || ctx.Err() != nil || t.c.isClosed() {
+	if class == classFinal || t.c.isClosed() {
+		return false, nil
+	}
+	if ctx.Err() != nil {
+		// No time left to retry, but the next operation should not go to
+		// the same unresponsive or moved primary: refresh in the background.
+		if class == classRefresh {
+			_ = t.refresh(ctx, r, false)
+		}
 		return false, nil
 	}
 	retry := idempotent || wasNotSent(err)
 	if class == classRefresh {
-		if rerr := t.refresh(ctx, r, retry); retry && isTableGone(rerr) {
+		// Wait for the refresh even when not retrying, so the caller's next
+		// operation is routed by the new configuration.
+		if rerr := t.refresh(ctx, r, true); retry && isTableGone(rerr) {
 			return false, rerr
 		}
 	}
