@@ -146,8 +146,9 @@ func (m *metaClient) beacon(ctx context.Context) error {
 		s.expireLeases()
 		return nil
 	}
-	s.grantLease(time.UnixMilli(send + resp.LeaseMs))
-	if !m.beaconed.Swap(true) {
+	fenced := s.grantLease(time.UnixMilli(send + resp.LeaseMs))
+	if !m.beaconed.Swap(true) || fenced {
+		// A fenced primary waits for the meta's confirmation: ask now.
 		m.syncSoon()
 	}
 	return nil

@@ -42,8 +42,18 @@ type Server struct {
 		dirCounts  []int // replicas per data dir, parallel to opts.DataDirs
 		nextDir    int   // round-robin cursor among equally loaded dirs
 		leaseUntil time.Time
-		failures   []OpenFailure
-		closed     bool
+		// everLeased is set by the first lease from a meta server; once
+		// set, a lease that ran out (or was withdrawn) before the next
+		// beacon means this server was cut off or paused.
+		everLeased bool
+		// fenced holds, per primary, the ballot it had when this server's
+		// lease lapsed. A fenced replica gets no lease until the meta
+		// confirms it again (a configuration listing this node at that
+		// ballot or a higher one), because while the lease was out the
+		// meta may have replaced it.
+		fenced   map[protocol.Gpid]protocol.Ballot
+		failures []OpenFailure
+		closed   bool
 	}
 
 	meta *metaClient // nil without meta servers
@@ -101,6 +111,7 @@ func New(opts Options) (*Server, error) {
 	s.target = newLearnTarget(s)
 	s.proposer = newProposer(s)
 	s.mu.replicas = make(map[protocol.Gpid]*entry)
+	s.mu.fenced = make(map[protocol.Gpid]protocol.Ballot)
 	s.mu.dirCounts = make([]int, len(opts.DataDirs))
 	if len(opts.MetaServers) == 0 {
 		s.mu.leaseUntil = foreverLease
@@ -338,6 +349,7 @@ func (s *Server) ensureReplica(app protocol.AppInfo, cfg protocol.PartitionConfi
 			a := app
 			e.app.Store(&a)
 		}
+		s.confirm(e, cfg)
 		return nil
 	}
 	if err := checkApp(app, g); err != nil {
@@ -356,9 +368,11 @@ func (s *Server) ensureReplica(app protocol.AppInfo, cfg protocol.PartitionConfi
 		dir = s.opts.FS.PathJoin(s.opts.DataDirs[di], replicaDirName(g))
 	}
 	s.mu.Unlock()
-	if _, err := s.openLocked(g, dir, di, app, cfg); err != nil {
+	e, err := s.openLocked(g, dir, di, app, cfg)
+	if err != nil {
 		return err
 	}
+	s.confirm(e, cfg)
 	s.log.Info("opened replica", logging.Gpid(g), logging.Ballot(cfg.Ballot), "dir", dir)
 	return nil
 }
@@ -411,6 +425,9 @@ func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protoc
 	e.metrics = s.metrics.forTable(a.AppID, a.Name)
 	s.mu.Lock()
 	lease := s.mu.leaseUntil
+	if _, fenced := s.mu.fenced[g]; fenced {
+		lease = time.Time{}
+	}
 	s.mu.replicas[g] = e
 	s.mu.dirCounts[dataDir]++
 	s.metrics.replicaCount.Update(float64(len(s.mu.replicas)))
@@ -480,6 +497,7 @@ func (s *Server) closeReplica(g protocol.Gpid) error {
 // closeReplicaLocked is closeReplica with openMu held.
 func (s *Server) closeReplicaLocked(g protocol.Gpid) error {
 	s.mu.Lock()
+	delete(s.mu.fenced, g)
 	e := s.mu.replicas[g]
 	if e != nil {
 		delete(s.mu.replicas, g)
@@ -508,17 +526,61 @@ func (s *Server) findReplicaDir(g protocol.Gpid) (dir string, dataDir int, ok bo
 	return "", 0, false
 }
 
-// grantLease extends every replica's lease to until (never shortens it).
-func (s *Server) grantLease(until time.Time) {
+// grantLease extends the lease of every replica that is not fenced to
+// until (never shortens it). If the previous lease had run out, every
+// primary is fenced first: it serves again only once the meta confirms it
+// (confirm), so a primary that was paused or cut off past its lease never
+// serves after the meta may have replaced it.
+func (s *Server) grantLease(until time.Time) (fencedAny bool) {
+	now := s.opts.Clock()
 	s.mu.Lock()
+	if s.mu.everLeased && !now.Before(s.mu.leaseUntil) {
+		for g, e := range s.mu.replicas {
+			if info := e.r.Info(); info.Status == protocol.PartitionPrimary {
+				s.mu.fenced[g] = info.Ballot
+				s.log.Warn("lease had lapsed; primary waits for the meta to confirm it", logging.Gpid(g), logging.Ballot(info.Ballot))
+			}
+		}
+	}
+	s.mu.everLeased = true
+	fencedAny = len(s.mu.fenced) > 0
 	if !until.After(s.mu.leaseUntil) {
+		s.mu.Unlock()
+		return fencedAny
+	}
+	s.mu.leaseUntil = until
+	grant := make([]*entry, 0, len(s.mu.replicas))
+	for g, e := range s.mu.replicas {
+		if _, fenced := s.mu.fenced[g]; !fenced {
+			grant = append(grant, e)
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range grant {
+		e.r.GrantLease(until)
+	}
+	return fencedAny
+}
+
+// confirm lifts e's fence when cfg, a configuration the meta sent, lists
+// this node as primary or secondary at the fenced ballot or a higher one,
+// and gives the replica the server's current lease.
+func (s *Server) confirm(e *entry, cfg protocol.PartitionConfiguration) {
+	if !s.isMember(cfg) {
+		return
+	}
+	s.mu.Lock()
+	b, fenced := s.mu.fenced[e.gpid]
+	if !fenced || cfg.Ballot < b {
 		s.mu.Unlock()
 		return
 	}
-	s.mu.leaseUntil = until
+	delete(s.mu.fenced, e.gpid)
+	lease := s.mu.leaseUntil
 	s.mu.Unlock()
-	for _, e := range s.entries() {
-		e.r.GrantLease(until)
+	s.log.Info("meta confirmed the replica; lease restored", logging.Gpid(e.gpid), logging.Ballot(cfg.Ballot))
+	if lease.After(s.opts.Clock()) {
+		e.r.GrantLease(lease)
 	}
 }
 
