@@ -349,10 +349,10 @@ func (e *foEnv) stopPrimaryPastGrace(t *testing.T, idle bool) {
 	for i, g := range led {
 		parts[i] = g.PartitionIndex
 	}
-	// The new primaries take writes while the old one is still stopped.
-	// They go through a fresh client: the load's client keeps sending to
-	// the stopped server until it answers (see
-	// TestClientReroutesAroundStoppedPrimary).
+	// The new primaries take writes while the old one is still stopped,
+	// checked through a fresh client with the acknowledged keys recorded
+	// (TestClientReroutesAroundStoppedPrimary covers the load's own client
+	// moving over).
 	fresh := e.freshWrites(t, prefix+"-fresh", parts, 20)
 	// The meta counts the grace period from the last beacon, which came
 	// before SIGSTOP: hold the process stopped a grace period past the
@@ -854,15 +854,10 @@ func maxGap(res harness.LoadResult, parts []int32, from, to time.Time) time.Dura
 // TestClientReroutesAroundStoppedPrimary SIGSTOPs the primary of a
 // one-partition table under a client-go write load and expects the load to
 // go on once the meta has promoted another replica, while the old primary
-// is still stopped.
-//
-// Known failure (client-go, not the servers): a hung primary accepts the
-// connection and never answers, so each attempt uses the operation's whole
-// deadline (client-go/pegasus/table.go: the attempt runs on the operation
-// context), and a timeout neither refreshes the configuration
-// (errors.go classify: CodeTimeout is transient) nor leaves time to retry
-// (afterFailure returns at once once the context is done). Every later
-// operation goes to the same stopped server until it answers again.
+// is still stopped. A hung primary accepts the connection and never
+// answers: client-go bounds each attempt (Config.AttemptTimeout), treats
+// the timeout as a reason to refresh the configuration, and retries
+// idempotent operations at the new primary.
 func TestClientReroutesAroundStoppedPrimary(t *testing.T) {
 	e := startFailoverCluster(t, onebox.Options{Metas: 1, Replicas: 3}, "hung", 1)
 	load := e.startLoad(t, "hung")
