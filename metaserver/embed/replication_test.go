@@ -210,6 +210,19 @@ func TestFailureAndCure(t *testing.T) {
 			t.Fatalf("page shows learner %v, want %s", pp["learner"], d.addr)
 		}
 	}
+	// Clients and admincli (app -d) see the learners in the configuration query.
+	var qc protocol.QueryConfigResponse
+	if err := m.call(ctxT(t), protocol.ServiceMeta, protocol.MethodQueryConfig, &protocol.QueryConfigRequest{AppName: "cure"}, &qc); err != nil {
+		t.Fatal(err)
+	}
+	if len(qc.Learners) != len(qc.Partitions) {
+		t.Fatalf("query config lists %d learners for %d partitions", len(qc.Learners), len(qc.Partitions))
+	}
+	for i, l := range qc.Learners {
+		if l != d.addr {
+			t.Fatalf("query config: partition %d learner %q, want %s", i, l, d.addr)
+		}
+	}
 	// The primary of partition 0 reports the learner caught up.
 	p0 := after[0]
 	next := p0

@@ -210,6 +210,10 @@ func (m *QueryConfigRequest) UnmarshalBinary(data []byte) error {
 type QueryConfigResponse struct {
 	App        AppInfo
 	Partitions []PartitionConfiguration
+	// Learners names, per partition in the order of Partitions, the node
+	// currently learning to become a secondary ("" for none). It may be
+	// shorter than Partitions (nil: no learner anywhere).
+	Learners []string
 }
 
 // AppendBinary implements Message.
@@ -218,7 +222,8 @@ func (m *QueryConfigResponse) AppendBinary(b []byte) ([]byte, error) {
 		return b, err
 	}
 	b = appendAppInfo(append(b, formatV1), &m.App)
-	return appendPartitionConfigs(b, m.Partitions), nil
+	b = appendPartitionConfigs(b, m.Partitions)
+	return appendStringList(b, m.Learners), nil
 }
 
 // UnmarshalBinary implements Message.
@@ -228,6 +233,7 @@ func (m *QueryConfigResponse) UnmarshalBinary(data []byte) error {
 	d.Version(formatV1)
 	decodeAppInfo(d, &m.App)
 	m.Partitions = decodePartitionConfigs(d)
+	m.Learners = decodeStringList(d)
 	return d.Finish()
 }
 

@@ -314,6 +314,7 @@ func runApp(ctx context.Context, s *session, in *input) error {
 		Ballot        int64    `json:"ballot"`
 		Primary       string   `json:"primary"`
 		Secondaries   []string `json:"secondaries"`
+		Learner       string   `json:"learner,omitempty"`
 		LastCommitted int64    `json:"last_committed_decree"`
 		Health        string   `json:"health"`
 	}
@@ -327,7 +328,11 @@ func runApp(ctx context.Context, s *session, in *input) error {
 			if secs == nil {
 				secs = []string{}
 			}
-			parts = append(parts, jsonPartition{pc.Gpid.PartitionIndex, int64(pc.Ballot), pc.Primary, secs, int64(pc.LastCommittedDecree), partitionHealthName(h)})
+			learner := ""
+			if i < len(qc.Learners) {
+				learner = qc.Learners[i]
+			}
+			parts = append(parts, jsonPartition{pc.Gpid.PartitionIndex, int64(pc.Ballot), pc.Primary, secs, learner, int64(pc.LastCommittedDecree), partitionHealthName(h)})
 		}
 	}
 	v := struct {
@@ -358,9 +363,9 @@ func runApp(ctx context.Context, s *session, in *input) error {
 		}
 		rows := make([][]any, 0, len(parts))
 		for _, p := range parts {
-			rows = append(rows, []any{p.Index, p.Ballot, orDash(p.Primary), orDash(strings.Join(p.Secondaries, ",")), p.LastCommitted, p.Health})
+			rows = append(rows, []any{p.Index, p.Ballot, orDash(p.Primary), orDash(strings.Join(p.Secondaries, ",")), orDash(p.Learner), p.LastCommitted, p.Health})
 		}
-		return renderTable(w, []string{"pidx", "ballot", "primary", "secondaries", "last_committed", "health"}, rows)
+		return renderTable(w, []string{"pidx", "ballot", "primary", "secondaries", "learner", "last_committed", "health"}, rows)
 	})
 }
 

@@ -63,7 +63,7 @@ func allCommands() []*command {
 			run:  runUse,
 		},
 		{
-			name: "app", group: groupTables, help: "show a table; with -d its partitions (ballot, primary, secondaries, health)",
+			name: "app", group: groupTables, help: "show a table; with -d its partitions (ballot, primary, secondaries, learner, health)",
 			args: []argSpec{{name: "table", help: "table to show (default: the used table)", optional: true, table: true}},
 			flags: []flagSpec{
 				{short: "d", long: "detailed", kind: flagBool, help: "list every partition"},

@@ -214,6 +214,12 @@ func (m *MetaService) QueryConfig(ctx context.Context, req *protocol.QueryConfig
 	resp.Partitions = app.Configs()
 	for i := range resp.Partitions {
 		resp.Partitions[i].LastCommittedDecree = t.committedLocked(resp.Partitions[i])
+		if l, ok := t.mu.learners[resp.Partitions[i].Gpid]; ok {
+			if resp.Learners == nil {
+				resp.Learners = make([]string, len(resp.Partitions))
+			}
+			resp.Learners[i] = l.node
+		}
 	}
 	return nil
 }
