@@ -338,11 +338,8 @@ func (t *Table) CheckAndSet(ctx context.Context, hashKey, checkSortKey []byte, c
 	var pidx int32
 	var addr string
 	err := t.run(ctx, opCheckAndSet, func(ctx context.Context) error {
-		if err := checkHashKey(hashKey); err != nil {
-			return t.argError(opCheckAndSet, err)
-		}
-		if !checkType.Valid() {
-			return t.argError(opCheckAndSet, invalidArgf("check type %d is unknown", checkType))
+		if err := t.checkArgs(opCheckAndSet, hashKey, checkType); err != nil {
+			return err
 		}
 		secs, err := ttlSeconds(o.TTL)
 		if err != nil {
@@ -363,12 +360,8 @@ func (t *Table) CheckAndSet(ctx context.Context, hashKey, checkSortKey []byte, c
 	if err != nil {
 		return nil, err
 	}
-	res := &CheckResult{Passed: resp.CheckPassed, CheckValueReturned: resp.CheckValueReturned,
-		CheckValueExist: resp.CheckValueExist, CheckValue: resp.CheckValue}
-	if !res.Passed {
-		return res, &OpError{Op: opCheckAndSet, Table: t.name, Partition: pidx, Addr: addr, Err: ErrCheckFailed}
-	}
-	return res, nil
+	return t.checkResult(opCheckAndSet, pidx, addr, &CheckResult{Passed: resp.CheckPassed,
+		CheckValueReturned: resp.CheckValueReturned, CheckValueExist: resp.CheckValueExist, CheckValue: resp.CheckValue})
 }
 
 // CheckAndMutate checks the record (hashKey, checkSortKey) like
@@ -385,11 +378,8 @@ func (t *Table) CheckAndMutate(ctx context.Context, hashKey, checkSortKey []byte
 	var pidx int32
 	var addr string
 	err := t.run(ctx, opCheckAndMutate, func(ctx context.Context) error {
-		if err := checkHashKey(hashKey); err != nil {
-			return t.argError(opCheckAndMutate, err)
-		}
-		if !checkType.Valid() {
-			return t.argError(opCheckAndMutate, invalidArgf("check type %d is unknown", checkType))
+		if err := t.checkArgs(opCheckAndMutate, hashKey, checkType); err != nil {
+			return err
 		}
 		if mutations == nil || mutations.Len() == 0 {
 			return t.argError(opCheckAndMutate, invalidArgf("no mutations"))
@@ -408,10 +398,26 @@ func (t *Table) CheckAndMutate(ctx context.Context, hashKey, checkSortKey []byte
 	if err != nil {
 		return nil, err
 	}
-	res := &CheckResult{Passed: resp.CheckPassed, CheckValueReturned: resp.CheckValueReturned,
-		CheckValueExist: resp.CheckValueExist, CheckValue: resp.CheckValue}
+	return t.checkResult(opCheckAndMutate, pidx, addr, &CheckResult{Passed: resp.CheckPassed,
+		CheckValueReturned: resp.CheckValueReturned, CheckValueExist: resp.CheckValueExist, CheckValue: resp.CheckValue})
+}
+
+// checkArgs validates the arguments CheckAndSet and CheckAndMutate share.
+func (t *Table) checkArgs(op string, hashKey []byte, checkType CheckType) error {
+	if err := checkHashKey(hashKey); err != nil {
+		return t.argError(op, err)
+	}
+	if !checkType.Valid() {
+		return t.argError(op, invalidArgf("check type %d is unknown", checkType))
+	}
+	return nil
+}
+
+// checkResult returns res, with ErrCheckFailed (as an *OpError naming the
+// partition and server that answered) when the check did not pass.
+func (t *Table) checkResult(op string, pidx int32, addr string, res *CheckResult) (*CheckResult, error) {
 	if !res.Passed {
-		return res, &OpError{Op: opCheckAndMutate, Table: t.name, Partition: pidx, Addr: addr, Err: ErrCheckFailed}
+		return res, &OpError{Op: op, Table: t.name, Partition: pidx, Addr: addr, Err: ErrCheckFailed}
 	}
 	return res, nil
 }
