@@ -596,46 +596,30 @@ func ParseSignal(s string) (syscall.Signal, error) {
 // SIGSTOP and SIGCONT return at once. An instance that is not running is
 // an error for every signal.
 func StopInstance(ctx context.Context, o Options, name string, sig syscall.Signal) error {
-	o.setDefaults()
-	dir, err := absDir(&o)
-	if err != nil {
-		return err
-	}
-	unlock, err := lock(dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := LoadState(dir)
-	if err != nil {
-		return err
-	}
-	in, err := st.Instance(name)
-	if err != nil {
-		return err
-	}
-	if !in.Alive() {
-		return fmt.Errorf("onebox: %s is not running", name)
-	}
-	if err := in.signal(sig); err != nil {
-		return err
-	}
-	if sig != syscall.SIGKILL && sig != syscall.SIGTERM {
-		return nil
-	}
-	timeout := o.StopTimeout
-	if sig == syscall.SIGKILL {
-		timeout = 10 * time.Second
-	} else if in.State() == ProcStopped {
-		in.signal(syscall.SIGCONT) // let it act on SIGTERM
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if left := waitGone(wctx, []*Instance{in}); len(left) > 0 {
-		return fmt.Errorf("onebox: %s (pid %d) still runs %v after %v", name, in.PID, timeout, sig)
-	}
-	in.PID, in.StartTicks = 0, 0
-	return st.save()
+	return withInstance(&o, name, func(st *State, in *Instance) error {
+		if !in.Alive() {
+			return fmt.Errorf("onebox: %s is not running", name)
+		}
+		if err := in.signal(sig); err != nil {
+			return err
+		}
+		if sig != syscall.SIGKILL && sig != syscall.SIGTERM {
+			return nil
+		}
+		timeout := o.StopTimeout
+		if sig == syscall.SIGKILL {
+			timeout = 10 * time.Second
+		} else if in.State() == ProcStopped {
+			in.signal(syscall.SIGCONT) // let it act on SIGTERM
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if left := waitGone(wctx, []*Instance{in}); len(left) > 0 {
+			return fmt.Errorf("onebox: %s (pid %d) still runs %v after %v", name, in.PID, timeout, sig)
+		}
+		in.PID, in.StartTicks = 0, 0
+		return st.save()
+	})
 }
 
 // StartInstance starts one instance that is not running, with the
@@ -643,8 +627,36 @@ func StopInstance(ctx context.Context, o Options, name string, sig syscall.Signa
 // or ruok for ZooKeeper). It does not wait for a replica server to be
 // alive in the node list.
 func StartInstance(ctx context.Context, o Options, name string) error {
+	return withInstance(&o, name, func(st *State, in *Instance) error {
+		if in.Alive() {
+			return fmt.Errorf("onebox: %s is already running (pid %d)", name, in.PID)
+		}
+		ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+		defer cancel()
+		if in.Role == RoleZooKeeper {
+			return startZooKeeper(ctx, &o, st)
+		}
+		if err := spawn(in, o.DieWithParent); err != nil {
+			return withOutput(err, in)
+		}
+		if err := st.save(); err != nil {
+			return err
+		}
+		o.Logger.Info("started", "instance", in.Name, "pid", in.PID, "rpc", in.RPCAddress)
+		return poll(ctx, name, func(ctx context.Context) (bool, string, error) {
+			if err := checkAlive([]*Instance{in}); err != nil {
+				return false, "", err
+			}
+			return healthy(ctx, in.HTTPAddress), "no answer from " + in.HTTPAddress + "/healthz", nil
+		})
+	})
+}
+
+// withInstance runs fn on the named instance of the onebox in o.Dir with the
+// onebox lock held, after applying o's defaults.
+func withInstance(o *Options, name string, fn func(st *State, in *Instance) error) error {
 	o.setDefaults()
-	dir, err := absDir(&o)
+	dir, err := absDir(o)
 	if err != nil {
 		return err
 	}
@@ -661,25 +673,5 @@ func StartInstance(ctx context.Context, o Options, name string) error {
 	if err != nil {
 		return err
 	}
-	if in.Alive() {
-		return fmt.Errorf("onebox: %s is already running (pid %d)", name, in.PID)
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
-	defer cancel()
-	if in.Role == RoleZooKeeper {
-		return startZooKeeper(ctx, &o, st)
-	}
-	if err := spawn(in, o.DieWithParent); err != nil {
-		return withOutput(err, in)
-	}
-	if err := st.save(); err != nil {
-		return err
-	}
-	o.Logger.Info("started", "instance", in.Name, "pid", in.PID, "rpc", in.RPCAddress)
-	return poll(ctx, name, func(ctx context.Context) (bool, string, error) {
-		if err := checkAlive([]*Instance{in}); err != nil {
-			return false, "", err
-		}
-		return healthy(ctx, in.HTTPAddress), "no answer from " + in.HTTPAddress + "/healthz", nil
-	})
+	return fn(st, in)
 }
