@@ -69,18 +69,50 @@ type Mutation struct {
 	Decree        Decree
 	LastCommitted Decree
 	TimestampUs   int64
-	Updates       []Update
+	// Flags change how every replica applies the mutation; the primary
+	// sets them, so all replicas apply it the same way.
+	Flags   MutationFlags
+	Updates []Update
 }
 
-const mutationVersion = 1
+// MutationFlags are per-mutation apply options.
+type MutationFlags uint8
+
+const (
+	// MutationDupTimetags: the table is duplicated. Local writes get the
+	// timetag max(mutation timestamp, stored timestamp + 1) with this
+	// cluster's id, deletes leave timetagged tombstones, and OpDuplicate
+	// entries apply last-writer-wins. See DESIGN section 6.
+	MutationDupTimetags MutationFlags = 1 << 0
+
+	knownMutationFlags = MutationDupTimetags
+)
+
+// A mutation without flags is encoded in version 1, the original plog and
+// wire format; one with flags in version 2, which adds a flags byte after
+// the timestamp.
+const (
+	mutationVersion      = 1
+	mutationVersionFlags = 2
+)
 
 // AppendBinary implements Message.
 func (m *Mutation) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, mutationVersion)
+	if m.Flags&^knownMutationFlags != 0 {
+		return b, encodeError("unknown mutation flags %#x", uint8(m.Flags))
+	}
+	version := byte(mutationVersion)
+	if m.Flags != 0 {
+		version = mutationVersionFlags
+	}
+	b = append(b, version)
 	b = AppendVarint(b, int64(m.Ballot))
 	b = AppendVarint(b, int64(m.Decree))
 	b = AppendVarint(b, int64(m.LastCommitted))
 	b = AppendVarint(b, m.TimestampUs)
+	if version == mutationVersionFlags {
+		b = append(b, byte(m.Flags))
+	}
 	b = AppendUvarint(b, uint64(len(m.Updates)))
 	for _, u := range m.Updates {
 		b = append(b, byte(u.Op))
@@ -92,11 +124,18 @@ func (m *Mutation) AppendBinary(b []byte) ([]byte, error) {
 // UnmarshalBinary implements Message. Update bodies are copied.
 func (m *Mutation) UnmarshalBinary(data []byte) error {
 	d := NewDecoder(data)
-	d.Version(mutationVersion)
+	version := d.Version(mutationVersionFlags)
 	m.Ballot = Ballot(d.Varint())
 	m.Decree = Decree(d.Varint())
 	m.LastCommitted = Decree(d.Varint())
 	m.TimestampUs = d.Varint()
+	m.Flags = 0
+	if version == mutationVersionFlags {
+		m.Flags = MutationFlags(d.Byte())
+		if d.Err() == nil && (m.Flags == 0 || m.Flags&^knownMutationFlags != 0) {
+			d.Fail("invalid mutation flags %#x", uint8(m.Flags))
+		}
+	}
 	n := d.Len(2)
 	m.Updates = nil
 	if n > 0 {

@@ -10,6 +10,9 @@ func (m *Mutation) EncodedSize() int {
 	n := 1 + varintSize(int64(m.Ballot)) + varintSize(int64(m.Decree)) +
 		varintSize(int64(m.LastCommitted)) + varintSize(m.TimestampUs) +
 		uvarintSize(uint64(len(m.Updates)))
+	if m.Flags != 0 {
+		n++
+	}
 	for i := range m.Updates {
 		n += 1 + bytesSize(m.Updates[i].Body)
 	}

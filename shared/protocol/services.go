@@ -41,6 +41,7 @@ const (
 	MethodScanClose      = "ScanClose"      // ScanCloseRequest -> ScanCloseResponse
 	MethodBatchGet       = "BatchGet"       // BatchGetRequest -> BatchGetResponse (per-key codes)
 	MethodBatchSet       = "BatchSet"       // BatchSetRequest -> BatchSetResponse (per-key codes)
+	MethodDuplicate      = "Duplicate"      // DuplicateRequest -> DuplicateResponse (from a source cluster's duplicator)
 )
 
 // Methods of ServiceMeta.
@@ -55,6 +56,10 @@ const (
 	MethodGetAppEnvs  = "GetAppEnvs"  // GetAppEnvsRequest -> GetAppEnvsResponse
 	MethodDelAppEnvs  = "DelAppEnvs"  // DelAppEnvsRequest -> DelAppEnvsResponse
 	MethodClusterInfo = "ClusterInfo" // ClusterInfoRequest -> ClusterInfoResponse
+
+	MethodAddDuplication    = "AddDuplication"    // AddDuplicationRequest -> AddDuplicationResponse
+	MethodQueryDuplication  = "QueryDuplication"  // QueryDuplicationRequest -> QueryDuplicationResponse
+	MethodModifyDuplication = "ModifyDuplication" // ModifyDuplicationRequest -> ModifyDuplicationResponse
 )
 
 // Methods of ServiceMetaInternal (replica server -> meta leader).
@@ -62,6 +67,7 @@ const (
 	MethodBeacon              = "Beacon"              // BeaconRequest -> BeaconResponse
 	MethodConfigSync          = "ConfigSync"          // ConfigSyncRequest -> ConfigSyncResponse
 	MethodUpdateConfiguration = "UpdateConfiguration" // UpdateConfigurationRequest -> UpdateConfigurationResponse
+	MethodDuplicationSync     = "DuplicationSync"     // DuplicationSyncRequest -> DuplicationSyncResponse
 )
 
 // Methods of ServiceReplicaControl (meta leader -> replica server).
@@ -145,6 +151,12 @@ var methods = []MethodInfo{
 	method[LearnRequest, LearnResponse](ServicePeer, MethodLearn),
 	method[CopyFileRequest, CopyFileResponse](ServicePeer, MethodCopyFile),
 	method[LearnCompletionNotifyRequest, LearnCompletionNotifyResponse](ServicePeer, MethodLearnCompletionNotify),
+
+	method[DuplicateRequest, DuplicateResponse](ServiceReplica, MethodDuplicate),
+	method[AddDuplicationRequest, AddDuplicationResponse](ServiceMeta, MethodAddDuplication),
+	method[QueryDuplicationRequest, QueryDuplicationResponse](ServiceMeta, MethodQueryDuplication),
+	method[ModifyDuplicationRequest, ModifyDuplicationResponse](ServiceMeta, MethodModifyDuplication),
+	method[DuplicationSyncRequest, DuplicationSyncResponse](ServiceMetaInternal, MethodDuplicationSync),
 }
 
 // Methods returns every RPC of the system, grouped by service. The slice is
