@@ -9,14 +9,17 @@
 //	<root>/apps/<app_id>/<pidx>      JSON partition configuration
 //	<root>/apps/<app_id>/<pidx>/drops JSON DDD evidence (Drops), once a
 //	                                 replica was removed
+//	<root>/apps/<app_id>/duplication (empty) parent of the table's duplications
+//	<root>/apps/<app_id>/duplication/<dupid>        JSON Dup
+//	<root>/apps/<app_id>/duplication/<dupid>/<pidx> JSON DupProgress
 //	<root>/meta                      (empty)
 //	<root>/meta/leader               leader election (candidates below it)
 //	<root>/meta/next_app_id          decimal: the next app id to allocate
 //	<root>/nodes                     (empty)
 //	<root>/nodes/<host:port>         JSON node record: a replica server seen once
 //
-// Non-numeric children of an app node are reserved for later features
-// (duplication) and ignored by Load.
+// Other non-numeric children of an app node are reserved for later
+// features and ignored by Load (DeleteApp removes them with the table).
 //
 // # Invariants
 //
@@ -31,6 +34,10 @@
 //   - A partition's configuration and its drops record change in one
 //     transaction (Writer.UpdatePartitions), so the evidence always
 //     matches the configuration's LastDrops.
+//   - A duplication and its partition progress records are created in one
+//     transaction; removing it (DS_REMOVED) deletes the progress records in
+//     the transaction that stores the new status; dropping a table deletes
+//     its duplications in the transaction that marks it dropped.
 //   - The View changes only after the store accepted the write, so it never
 //     shows a state the store does not hold (it may lag the store only if
 //     someone else wrote, which the fence rules out).

@@ -28,6 +28,20 @@ func (l Layout) PartitionDrops(id, pidx int32) string {
 	return coord.Join(l.Partition(id, pidx), "drops")
 }
 
+// Duplications is the parent of table id's duplication records.
+func (l Layout) Duplications(id int32) string { return coord.Join(l.App(id), "duplication") }
+
+// Duplication is the record of duplication dupid of table id.
+func (l Layout) Duplication(id, dupid int32) string {
+	return coord.Join(l.Duplications(id), strconv.Itoa(int(dupid)))
+}
+
+// DupPartition is the progress record of partition pidx of duplication
+// dupid of table id.
+func (l Layout) DupPartition(id, dupid, pidx int32) string {
+	return coord.Join(l.Duplication(id, dupid), strconv.Itoa(int(pidx)))
+}
+
 // Meta is the parent of the election and the app id counter.
 func (l Layout) Meta() string { return coord.Join(l.Root, "meta") }
 

@@ -21,6 +21,10 @@ type App struct {
 	Info       protocol.AppInfo
 	Version    int32
 	Partitions []Partition
+	// Dups holds the table's duplications by dupid (nil when none);
+	// DupDirStored says whether its duplication node exists.
+	Dups         map[int32]*AppDup
+	DupDirStored bool
 }
 
 // Partition is one partition's configuration, its DDD evidence and the
@@ -186,6 +190,9 @@ func loadApp(ctx context.Context, s coord.Store, l Layout, id int32) (*App, erro
 			p := &app.Partitions[i]
 			p.Drops, p.DropsVersion, p.DropsStored = d, st.Version, true
 		}
+	}
+	if err := loadDups(ctx, s, l, app); err != nil {
+		return nil, err
 	}
 	return app, nil
 }
