@@ -26,12 +26,16 @@ type Options struct {
 	// Now is the clock for create, drop and expire times (default: a fixed
 	// instant, 2024-01-01T00:00:00Z, so outputs are reproducible).
 	Now func() time.Time
+	// DupRemotes are the remote cluster names AddDuplication accepts
+	// (the fake's [pegasus.clusters]); empty refuses every duplication.
+	DupRemotes []string
 }
 
 // Cluster is the shared in-memory state of fake meta servers.
 type Cluster struct {
-	name string
-	now  func() time.Time
+	name       string
+	now        func() time.Time
+	dupRemotes []string
 
 	mu struct {
 		sync.Mutex
@@ -43,6 +47,7 @@ type Cluster struct {
 		data     map[int32]map[string]record // per app id, by storage key
 		scans    map[int64]*scanContext
 		nextScan int64
+		dups     map[int32][]*protocol.DuplicationEntry // per app id, by creation
 	}
 }
 
@@ -60,7 +65,8 @@ func NewCluster(o Options) *Cluster {
 		fixed := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 		o.Now = func() time.Time { return fixed }
 	}
-	c := &Cluster{name: o.Name, now: o.Now}
+	c := &Cluster{name: o.Name, now: o.Now, dupRemotes: slices.Clone(o.DupRemotes)}
+	c.mu.dups = make(map[int32][]*protocol.DuplicationEntry)
 	c.mu.apps = make(map[int32]*fakeApp)
 	c.mu.nodes = make(map[string]protocol.NodeStatus)
 	c.mu.calls = make(map[string]int)
