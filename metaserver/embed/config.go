@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/pegasus-go/pegasus/metaserver/internal/membership"
@@ -31,10 +32,13 @@ type Config struct {
 	Zookeeper  ZookeeperConfig  `toml:"zookeeper"`
 	LocalStore LocalStoreConfig `toml:"local_store"`
 	Pegasus    PegasusConfig    `toml:"pegasus"`
+	// Replication is the [replication] section; the meta server reads
+	// only duplication_enabled from it (the Pegasus spelling).
+	Replication ReplicationConfig `toml:"replication"`
 	// DuplicationGroup is the [duplication-group] section: cluster name ->
-	// cluster id (1..127). Only duplication reads it, and duplication is
-	// not implemented yet; the server validates it at start.
-	DuplicationGroup map[string]int `toml:"duplication-group" comment:"Duplication: cluster name = cluster id (1..127, unique). When not empty it must give meta_server.cluster_name an id. Read by duplication (not implemented yet)."`
+	// cluster id (1..127). A duplication needs ids for this cluster and
+	// its remote cluster.
+	DuplicationGroup map[string]int `toml:"duplication-group" comment:"Duplication: cluster name = cluster id (1..127, unique, the same on every cluster of the group). When not empty it must give meta_server.cluster_name an id; dup add needs ids for this cluster and the remote one."`
 	Logging          logging.Config `toml:"logging"`
 
 	// Logger, if set, is used instead of building one from Logging;
@@ -67,6 +71,15 @@ type MetaServerConfig struct {
 	MinAliveNodesRatio    float64         `toml:"min_alive_nodes_ratio" comment:"Reconfiguration (promotions, removals, learners, DDD recovery) is frozen unless more than this fraction of the known replica servers is alive; 0..1 (exclusive)."`
 	MaxConcurrentLearners int             `toml:"max_concurrent_learners" comment:"Most learners (replicas being added) in progress over the whole cluster."`
 	LearnTimeout          config.Duration `toml:"learn_timeout" comment:"A learner that has not become a secondary after this long is replaced by another node."`
+	// Duplication.
+	DuplicationEnabled         bool            `toml:"duplication_enabled" comment:"Accept new duplications (dup add). When false, dup add is refused; existing duplications keep running and can be paused, started or removed."`
+	DupProgressPersistInterval config.Duration `toml:"dup_progress_persist_interval" comment:"Longest time a confirmed decree reported by a primary stays only in the leader's memory before it is stored (a new leader resumes from the stored one)."`
+}
+
+// ReplicationConfig is the [replication] section as the meta server reads
+// it.
+type ReplicationConfig struct {
+	DuplicationEnabled bool `toml:"duplication_enabled" comment:"Pegasus spelling of meta_server.duplication_enabled; duplication is enabled only when both are true."`
 }
 
 // ZookeeperConfig is the [zookeeper] section (store = "zookeeper").
@@ -86,7 +99,7 @@ type LocalStoreConfig struct {
 type PegasusConfig struct {
 	// Clusters is the [pegasus.clusters] section: cluster name -> its meta
 	// servers as a comma-separated host:port list.
-	Clusters map[string]string `toml:"clusters" comment:"Known clusters (duplication targets): cluster name = comma-separated meta server list (host:port,...). Read by duplication (not implemented yet)."`
+	Clusters map[string]string `toml:"clusters" comment:"Known clusters (duplication targets): cluster name = comma-separated meta server list (host:port,...). dup add -c <name> needs the name here."`
 }
 
 // DefaultConfig returns the compiled defaults.
@@ -107,7 +120,11 @@ func DefaultConfig() Config {
 			MinAliveNodesRatio:    placement.DefaultMinAliveRatio,
 			MaxConcurrentLearners: meta.DefaultMaxLearners,
 			LearnTimeout:          config.Duration(meta.DefaultLearnTimeout),
+
+			DuplicationEnabled:         true,
+			DupProgressPersistInterval: config.Duration(meta.DefaultDupPersistInterval),
 		},
+		Replication: ReplicationConfig{DuplicationEnabled: true},
 		Zookeeper: ZookeeperConfig{
 			Hosts:          []string{"127.0.0.1:2181"},
 			SessionTimeout: config.Duration(10 * time.Second),
@@ -121,6 +138,27 @@ func DefaultConfig() Config {
 		DuplicationGroup: map[string]int{},
 		Logging:          logging.DefaultConfig(),
 	}
+}
+
+// DuplicationEnabled reports whether both duplication_enabled settings
+// are on.
+func (c *Config) DuplicationEnabled() bool {
+	return c.MetaServer.DuplicationEnabled && c.Replication.DuplicationEnabled
+}
+
+// ClusterMetas returns [pegasus.clusters] as cluster name -> meta list.
+func (c *Config) ClusterMetas() map[string][]string {
+	out := make(map[string][]string, len(c.Pegasus.Clusters))
+	for name, list := range c.Pegasus.Clusters {
+		var metas []string
+		for part := range strings.SplitSeq(list, ",") {
+			if a := strings.TrimSpace(part); a != "" {
+				metas = append(metas, a)
+			}
+		}
+		out[name] = metas
+	}
+	return out
 }
 
 // Validate reports the first invalid setting.
@@ -163,6 +201,9 @@ func (c *Config) Validate() error {
 	}
 	if m.LearnTimeout <= 0 {
 		return fmt.Errorf("meta_server.learn_timeout %v must be positive", m.LearnTimeout)
+	}
+	if m.DupProgressPersistInterval <= 0 {
+		return fmt.Errorf("meta_server.dup_progress_persist_interval %v must be positive", m.DupProgressPersistInterval)
 	}
 	switch m.Store {
 	case StoreZooKeeper:

@@ -6,8 +6,9 @@
 // onebox start several in one process.
 //
 // Config is the daemon's whole configuration ([meta_server], [zookeeper],
-// [local_store], [pegasus.clusters], [duplication-group], [logging]); DefaultConfig returns the compiled defaults
-// and Validate checks a filled one. A few runtime-only fields (Logger,
+// [local_store], [pegasus.clusters], [replication] (duplication_enabled
+// only), [duplication-group], [logging]); DefaultConfig returns the
+// compiled defaults and Validate checks a filled one. A few runtime-only fields (Logger,
 // Clock, Metrics) are not part of the file and let tests inject a logger,
 // a fake clock or a shared metrics registry.
 //

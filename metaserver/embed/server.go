@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -104,10 +105,15 @@ func Start(cfg Config) (_ *Server, err error) {
 		MinAliveRatio:    m.MinAliveNodesRatio,
 		MaxLearners:      m.MaxConcurrentLearners,
 		LearnTimeout:     m.LearnTimeout.Std(),
-		Client:           client,
-		Clock:            cfg.Clock,
-		Logger:           log,
-		Scope:            reg.Scope(),
+
+		DisableDuplication: !cfg.DuplicationEnabled(),
+		Clusters:           cfg.ClusterMetas(),
+		DupGroup:           maps.Clone(cfg.DuplicationGroup),
+		DupPersistInterval: m.DupProgressPersistInterval.Std(),
+		Client:             client,
+		Clock:              cfg.Clock,
+		Logger:             log,
+		Scope:              reg.Scope(),
 	})
 	if err != nil {
 		ln.Close()

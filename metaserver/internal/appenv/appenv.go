@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +75,10 @@ var checks = map[string]check{
 	KeyPeriodicTriggerTime:     clockTimes,
 	KeyPeriodicTargetLevel:     targetLevel,
 	KeyPeriodicBottommost:      oneOf("force", "skip"),
+	// A full duplication's follower table: where its master is.
+	protocol.EnvDupMasterCluster: nonEmpty,
+	protocol.EnvDupMasterMetas:   metaList,
+	protocol.EnvDupMasterApp:     nonEmpty,
 }
 
 // Known returns every accepted key, sorted.
@@ -113,6 +118,27 @@ func Validate(envs map[string]string) error {
 }
 
 func anyValue(string) error { return nil }
+
+func nonEmpty(v string) error {
+	if v == "" {
+		return fmt.Errorf("empty value")
+	}
+	return nil
+}
+
+// metaList accepts a comma-separated host:port list.
+func metaList(v string) error {
+	if v == "" {
+		return fmt.Errorf("want a comma-separated host:port list")
+	}
+	for a := range strings.SplitSeq(v, ",") {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("%q: want host:port", a)
+		}
+	}
+	return nil
+}
 
 func oneOf(allowed ...string) check {
 	return func(v string) error {

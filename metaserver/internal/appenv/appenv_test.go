@@ -93,3 +93,26 @@ func FuzzValidateKey(f *testing.F) {
 		_ = ValidateKey(k, v)
 	})
 }
+
+func TestDupMasterEnvs(t *testing.T) {
+	ok := map[string]string{
+		protocol.EnvDupMasterCluster: "master",
+		protocol.EnvDupMasterMetas:   "127.0.0.1:34601,127.0.0.1:34602",
+		protocol.EnvDupMasterApp:     "t1",
+	}
+	if err := Validate(ok); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		protocol.EnvDupMasterCluster: "",
+		protocol.EnvDupMasterMetas:   "127.0.0.1",
+		protocol.EnvDupMasterApp:     "",
+	} {
+		if err := ValidateKey(k, v); err == nil {
+			t.Errorf("%s=%q accepted", k, v)
+		}
+	}
+	if err := ValidateKey(protocol.EnvDupMasterMetas, "a:1,"); err == nil {
+		t.Error("trailing comma accepted")
+	}
+}

@@ -57,6 +57,24 @@ type Options struct {
 	// RetryInterval is the pause before reopening a session or retrying a
 	// failed load (default 1s).
 	RetryInterval time.Duration
+	// Duplication. DisableDuplication refuses new duplications
+	// (AddDuplication); existing ones keep running and can be modified.
+	DisableDuplication bool
+	// Clusters is [pegasus.clusters]: remote cluster name -> its meta
+	// servers. DupGroup is [duplication-group]: cluster name -> cluster id.
+	Clusters map[string][]string
+	DupGroup map[string]int
+	// DupPersistInterval is the longest a confirmed decree reported by a
+	// primary stays only in memory before it is stored (default 2s).
+	DupPersistInterval time.Duration
+	// DupRemovedRetention is how long the record of a removed duplication
+	// is kept (so a repeated remove succeeds) before it is purged
+	// (default 1h).
+	DupRemovedRetention time.Duration
+	// DialRemote returns a client of a remote cluster's meta servers
+	// (default: a client-go admin client over Client). The Server closes
+	// what it returns at Close.
+	DialRemote func(cluster string, metas []string) (RemoteMeta, error)
 	// Client sends proposals to replica servers. Nil: the Server makes its
 	// own and closes it at Close.
 	Client *rpc.Client
@@ -76,6 +94,9 @@ const (
 	DefaultRetryInterval    = time.Second
 	DefaultMaxLearners      = 16
 	DefaultLearnTimeout     = 10 * time.Minute
+
+	DefaultDupPersistInterval  = 2 * time.Second
+	DefaultDupRemovedRetention = time.Hour
 )
 
 func (o *Options) setDefaults() error {
@@ -108,6 +129,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.LearnTimeout <= 0 {
 		o.LearnTimeout = DefaultLearnTimeout
+	}
+	if o.DupPersistInterval <= 0 {
+		o.DupPersistInterval = DefaultDupPersistInterval
+	}
+	if o.DupRemovedRetention <= 0 {
+		o.DupRemovedRetention = DefaultDupRemovedRetention
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = DefaultRetryInterval

@@ -19,6 +19,9 @@ import (
 //	/meta/apps            every table with its status (leader)
 //	/meta/app?name=<t>    one table and its partitions (leader)
 //	/meta/nodes           replica servers with liveness and counts (leader)
+//	/meta/app/duplication?name=<t>  a table's duplications with their
+//	                      status, step, last error and per-partition
+//	                      progress (leader)
 //
 // A follower answers the leader-only pages with 503 naming the leader.
 func (s *Server) RegisterPages(h *httpserver.Server) error {
@@ -30,6 +33,7 @@ func (s *Server) RegisterPages(h *httpserver.Server) error {
 		{"GET /meta/apps", s.pageApps},
 		{"GET /meta/app", s.pageApp},
 		{"GET /meta/nodes", s.pageNodes},
+		{"GET /meta/app/duplication", s.pageDuplication},
 	}
 	for _, p := range pages {
 		if err := h.HandleJSON(p.pattern, p.fn); err != nil {

@@ -30,6 +30,13 @@ type Server struct {
 	term  atomic.Pointer[term]        // the serving term, nil when not leading
 	store atomic.Pointer[storeHolder] // the current session, for leader lookups
 
+	// remotes are the clients of remote clusters' meta servers.
+	remotes struct {
+		sync.Mutex
+		m      map[string]RemoteMeta
+		closed bool
+	}
+
 	closeOnce sync.Once
 }
 
@@ -66,6 +73,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		<-s.done
+		s.closeRemotes()
 		if s.ownsRPC {
 			s.client.Close()
 		}

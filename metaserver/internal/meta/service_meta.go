@@ -100,10 +100,12 @@ func (m *MetaService) DropApp(ctx context.Context, req *protocol.DropAppRequest,
 	info := state.CloneApp(app.Info)
 	now := t.nowMs()
 	info.Status, info.DropTimeMs, info.ExpireTimeMs = protocol.AppDropped, now, now+reserve.Milliseconds()
-	if err := t.mu.w.SetApp(ctx, app, info); err != nil {
+	// The table's duplications go with it, in the same transaction.
+	if err := t.mu.w.SetAppDeletingDups(ctx, app, info); err != nil {
 		t.mu.Unlock()
 		return t.writeErr(ctx, "drop table "+req.Name, err)
 	}
+	t.forgetDupsLocked()
 	var sends []proposal
 	for _, c := range app.Configs() {
 		for _, n := range placement.Members(c) {

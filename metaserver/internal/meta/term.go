@@ -31,6 +31,8 @@ type term struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // guardian and proposal goroutines
 	kick   chan struct{}  // wakes the guardian early
+	// dupKick wakes the duplication executor early.
+	dupKick chan struct{}
 
 	// spawn guards wg: once closed is set no goroutine is added, so wait
 	// never races with a late Add.
@@ -58,6 +60,8 @@ type term struct {
 		// restarted are nodes that restarted or came back from dead; their
 		// primaries get a new ballot in the next guardian round.
 		restarted map[string]bool
+		// dups holds the duplication progress reported to this leader.
+		dups map[dupKey]*dupMem
 	}
 }
 
@@ -86,6 +90,7 @@ func newTerm(s *Server, st coord.Store, lead coord.Leadership, view *state.View)
 	t := &term{
 		s: s, log: s.log, store: st, lead: lead, det: det,
 		kick:    make(chan struct{}, 1),
+		dupKick: make(chan struct{}, 1),
 		aborted: make(chan struct{}),
 	}
 	t.ctx, t.cancel = context.WithCancel(s.ctx)
@@ -94,11 +99,15 @@ func newTerm(s *Server, st coord.Store, lead coord.Leadership, view *state.View)
 	t.mu.learners = map[protocol.Gpid]learner{}
 	t.mu.tried = map[protocol.Gpid][]string{}
 	t.mu.restarted = map[string]bool{}
+	t.mu.dups = map[dupKey]*dupMem{}
 	t.mu.w = &state.Writer{Store: st, Layout: s.opts.Layout, Fence: lead.Path()}
 	return t, nil
 }
 
-func (t *term) start() { t.goTracked(t.guardian) }
+func (t *term) start() {
+	t.goTracked(t.guardian)
+	t.goTracked(t.dupLoop)
+}
 
 // active reports whether the term may still act.
 func (t *term) active() bool { return !t.stopped.Load() && !closed(t.lead.Lost()) }
