@@ -423,7 +423,8 @@ func (m *InternalService) DuplicationSync(ctx context.Context, req *protocol.Dup
 		mem := t.dupMemLocked(app, d)
 		p := &mem.parts[r.Gpid.PartitionIndex]
 		before := p.Checkpoint
-		*p = mergeProgress(*p, d.Dup.Status, req.Node, r, now)
+		primary := app.Partitions[r.Gpid.PartitionIndex].Config.Primary
+		*p = mergeProgress(*p, d.Dup.Status, primary, req.Node, r, now)
 		poke = poke || p.Checkpoint != before
 	}
 	for _, a := range t.mu.view.SortedApps() {

@@ -240,11 +240,16 @@ type partProgress struct {
 // mergeProgress folds one report into p: decrees only move forward (a
 // report from a former primary never takes progress back); the checkpoint
 // decree counts only while the duplication is in DS_PREPARE (it is fixed
-// once stored); the rest is the latest report's.
-func mergeProgress(p partProgress, status protocol.DupStatus, node string, r *protocol.DupProgress, nowMs int64) partProgress {
+// once stored); the rest is the latest report's, unless the report comes
+// from a node that is not the partition's primary (primary: the
+// configured primary, "" when none).
+func mergeProgress(p partProgress, status protocol.DupStatus, primary, node string, r *protocol.DupProgress, nowMs int64) partProgress {
 	p.Confirmed = max(p.Confirmed, r.ConfirmedDecree)
 	if status == protocol.DupStatusPrepare {
 		p.Checkpoint = max(p.Checkpoint, r.CheckpointDecree)
+	}
+	if primary != "" && primary != node {
+		return p
 	}
 	p.Node, p.LastCommitted, p.PendingMutations, p.SkippedMutations, p.LastError, p.ReportTimeMs =
 		node, r.LastCommitted, r.PendingMutations, r.SkippedMutations, r.LastError, nowMs

@@ -161,20 +161,24 @@ func TestMergeProgress(t *testing.T) {
 		return &protocol.DupProgress{ConfirmedDecree: confirmed, CheckpointDecree: checkpoint, LastCommitted: 50, PendingMutations: 3, LastError: "x"}
 	}
 	p := partProgress{Confirmed: -1}
-	p = mergeProgress(p, protocol.DupStatusPrepare, "n:1", r(-1, 20), 7)
+	p = mergeProgress(p, protocol.DupStatusPrepare, "", "n:1", r(-1, 20), 7)
 	if p.Confirmed != -1 || p.Checkpoint != 20 || p.Node != "n:1" || p.ReportTimeMs != 7 || p.LastCommitted != 50 || p.LastError != "x" {
 		t.Fatalf("prepare report: %+v", p)
 	}
-	p = mergeProgress(p, protocol.DupStatusPrepare, "n:2", r(-1, 15), 8) // a lower checkpoint never wins
+	p = mergeProgress(p, protocol.DupStatusPrepare, "", "n:2", r(-1, 15), 8) // a lower checkpoint never wins
 	if p.Checkpoint != 20 || p.Node != "n:2" {
 		t.Fatalf("lower checkpoint: %+v", p)
 	}
-	p = mergeProgress(p, protocol.DupStatusLog, "n:2", r(30, 99), 9) // checkpoint fixed outside DS_PREPARE
+	p = mergeProgress(p, protocol.DupStatusLog, "n:2", "n:2", r(30, 99), 9) // checkpoint fixed outside DS_PREPARE
 	if p.Checkpoint != 20 || p.Confirmed != 30 {
 		t.Fatalf("log report: %+v", p)
 	}
-	p = mergeProgress(p, protocol.DupStatusLog, "n:1", r(25, 0), 10) // a former primary never takes progress back
-	if p.Confirmed != 30 || p.ReportTimeMs != 10 {
+	p = mergeProgress(p, protocol.DupStatusLog, "n:2", "n:1", r(35, 0), 10) // a former primary's decrees count, not its report
+	if p.Confirmed != 35 || p.ReportTimeMs != 9 || p.Node != "n:2" {
+		t.Fatalf("report of a former primary: %+v", p)
+	}
+	p = mergeProgress(p, protocol.DupStatusLog, "", "n:1", r(25, 0), 11) // progress never goes back
+	if p.Confirmed != 35 || p.ReportTimeMs != 11 {
 		t.Fatalf("stale report: %+v", p)
 	}
 }
