@@ -167,7 +167,7 @@ func TestDuplicationCommands(t *testing.T) {
 	g := func(i int32) protocol.Gpid { return protocol.Gpid{AppID: appID, PartitionIndex: i} }
 	resp := m.dupSync(t, "127.0.0.1:34801",
 		protocol.DupProgress{Gpid: g(0), DupID: add.DupID, ConfirmedDecree: 10, LastCommitted: 12, PendingMutations: 2, LastError: "remote busy"},
-		protocol.DupProgress{Gpid: g(9), DupID: add.DupID, ConfirmedDecree: 99},   // no such partition
+		protocol.DupProgress{Gpid: g(9), DupID: add.DupID, ConfirmedDecree: 99},     // no such partition
 		protocol.DupProgress{Gpid: g(1), DupID: add.DupID + 7, ConfirmedDecree: 99}) // no such duplication
 	if sd := syncDup(resp, add.DupID); sd == nil || !slices.Equal(sd.RemoteMetas, []string{dst.RPCAddr()}) || sd.AppID != appID || len(sd.Partitions) != 4 {
 		t.Fatalf("sync answer: %+v", resp)
