@@ -69,8 +69,14 @@ func (t *term) forgetDupsLocked() {
 	}
 }
 
-// ownMetas is this cluster's meta list as followers record it.
+// ownMetas is this cluster's meta list as followers record it: its own
+// entry of [pegasus.clusters], else meta_server.meta_servers, else this
+// server's address. Every meta server of the cluster must agree, so a new
+// leader recognises the follower tables the previous one created.
 func (s *Server) ownMetas() []string {
+	if l := s.opts.Clusters[s.opts.ClusterName]; len(l) > 0 {
+		return slices.Clone(l)
+	}
 	if len(s.opts.MetaServers) > 0 {
 		return slices.Clone(s.opts.MetaServers)
 	}
@@ -93,7 +99,7 @@ func (s *Server) checkDupConfig(remote string) error {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "unknown remote cluster %q: add it to [pegasus.clusters] of the meta servers (known: %s)",
 			remote, orNone(strings.Join(known, ", ")))
 	}
-	own := append(s.ownMetas(), o.Address)
+	own := slices.Concat(o.Clusters[o.ClusterName], o.MetaServers, []string{o.Address})
 	for _, m := range metas {
 		if slices.Contains(own, m) {
 			return protocol.Errorf(protocol.CodeInvalidArgument, "cannot duplicate to itself: remote cluster %q lists this cluster's meta server %s", remote, m)
