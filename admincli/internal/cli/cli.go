@@ -408,7 +408,7 @@ func (s *session) printHelp(w io.Writer) {
 			group = c.group
 			fmt.Fprintf(w, "\n%s:\n", group)
 		}
-		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.help)
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.help)
 	}
 	fmt.Fprintln(w, "\n'help <command>' (or '<command> --help') shows a command's arguments and flags.")
 }

@@ -94,5 +94,6 @@ func allCommands() []*command {
 			run: runDelAppEnvs,
 		},
 	}
+	cmds = append(cmds, dupCommands()...)
 	return append(cmds, dataCommands()...)
 }
