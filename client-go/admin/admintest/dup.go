@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
@@ -71,7 +72,8 @@ func (s *service) AddDuplication(_ context.Context, req *protocol.AddDuplication
 		return protocol.Errorf(protocol.CodeInvalidArgument, "cannot duplicate table %s to its own cluster %s", req.AppName, c.name)
 	}
 	if !slices.Contains(c.dupRemotes, req.RemoteCluster) {
-		return protocol.Errorf(protocol.CodeInvalidArgument, "unknown remote cluster %q: not in [pegasus.clusters]", req.RemoteCluster)
+		return protocol.Errorf(protocol.CodeInvalidArgument, "unknown remote cluster %q: add it to [pegasus.clusters] of the meta servers (known: %s)",
+			req.RemoteCluster, strings.Join(c.dupRemotes, ", "))
 	}
 	remoteApp := req.RemoteAppName
 	if remoteApp == "" {
@@ -80,7 +82,8 @@ func (s *service) AddDuplication(_ context.Context, req *protocol.AddDuplication
 	id := a.info.AppID
 	for _, d := range c.mu.dups[id] {
 		if d.RemoteCluster == req.RemoteCluster && d.RemoteAppName == remoteApp && d.Status != protocol.DupStatusRemoved {
-			return protocol.Errorf(protocol.CodeAppExist, "table %s already duplicates to %s.%s [dupid: %d]", req.AppName, req.RemoteCluster, remoteApp, d.DupID)
+			return protocol.Errorf(protocol.CodeAppExist, "table %s already duplicates to table %s on cluster %s [dupid: %d, status %v]",
+				req.AppName, remoteApp, req.RemoteCluster, d.DupID, d.Status)
 		}
 	}
 	dupid := int32(c.now().Unix())
@@ -147,7 +150,7 @@ func (s *service) ModifyDuplication(_ context.Context, req *protocol.ModifyDupli
 	}
 	d := c.dupLocked(a.info.AppID, req.DupID)
 	if d == nil {
-		return protocol.Errorf(protocol.CodeObjectNotFound, "table %s has no duplication %d", req.AppName, req.DupID)
+		return protocol.Errorf(protocol.CodeObjectNotFound, "table %s has no duplication %d (see dup list)", req.AppName, req.DupID)
 	}
 	if d.Status == protocol.DupStatusRemoved && (req.Status != protocol.DupStatusRemoved || req.SetFailMode) {
 		return protocol.Errorf(protocol.CodeInvalidState, "duplication %d of table %s was removed", req.DupID, req.AppName)
@@ -156,11 +159,11 @@ func (s *service) ModifyDuplication(_ context.Context, req *protocol.ModifyDupli
 	case protocol.DupStatusInvalid, protocol.DupStatusRemoved:
 	case protocol.DupStatusPause:
 		if d.Status != protocol.DupStatusLog && d.Status != protocol.DupStatusPause {
-			return protocol.Errorf(protocol.CodeInvalidState, "duplication %d is in %v: only a duplication in DS_LOG can be paused", req.DupID, d.Status)
+			return protocol.Errorf(protocol.CodeInvalidState, "duplication %d of table %s is in %v: only a duplication in DS_LOG can be paused", req.DupID, req.AppName, d.Status)
 		}
 	case protocol.DupStatusLog:
 		if d.Status != protocol.DupStatusLog && d.Status != protocol.DupStatusPause {
-			return protocol.Errorf(protocol.CodeInvalidState, "duplication %d is in %v: only a paused duplication can be started", req.DupID, d.Status)
+			return protocol.Errorf(protocol.CodeInvalidState, "duplication %d of table %s is in %v: only a paused duplication can be started (it reaches DS_LOG by itself)", req.DupID, req.AppName, d.Status)
 		}
 	default:
 		return protocol.Errorf(protocol.CodeInvalidArgument, "duplication status %v cannot be requested", req.Status)
