@@ -1,7 +1,8 @@
 // Package admin is the operator client of a Pegasus-Go cluster: it creates,
 // drops and recalls tables, lists tables and replica servers, reads
-// partition configurations, manages table envs and summarizes the cluster,
-// all through the meta leader's Meta service.
+// partition configurations, manages table envs and duplications
+// (AddDuplication, QueryDuplication, ModifyDuplication) and summarizes the
+// cluster, all through the meta leader's Meta service.
 //
 //	c, err := admin.New(admin.Config{MetaServers: []string{"127.0.0.1:34601"}})
 //	...
@@ -23,9 +24,10 @@
 // to the address in their message, the leader is remembered, and requests
 // are retried on other meta servers after network failures until the
 // context ends. Reads and idempotent updates (ListApps, QueryConfig,
-// SetAppEnvs, ...) are retried after any network failure; CreateApp,
-// DropApp and RecallApp only when the request provably never left the
-// client, so they are never applied twice by the client's own retries.
+// SetAppEnvs, QueryDuplication, ModifyDuplication, ...) are retried after
+// any network failure; CreateApp, DropApp, RecallApp and AddDuplication
+// only when the request provably never left the client, so they are never
+// applied twice by the client's own retries.
 // A context without a deadline gets Config.Timeout.
 //
 // # Health

@@ -50,9 +50,27 @@
 // pushes every change after the lock is released. UpdateConfiguration
 // follows the same path for the changes a primary proposes.
 //
+// # Duplication
+//
+// A term also serves the duplication calls (AddDuplication,
+// QueryDuplication, ModifyDuplication, MetaInternal.DuplicationSync) and
+// runs the duplication executor, a second goroutine beside the guardian.
+// The status machine is pure (decideDup, modifyDup, mergeProgress in
+// dup_decide.go, with its state diagram); the executor stores each step
+// with a fenced CAS write before it counts, so a new leader resumes every
+// duplication from its stored status. What the primaries report (highest
+// confirmed and checkpoint decrees, last errors) lives in term memory under
+// term.mu; confirmed decrees are stored at most every DupPersistInterval
+// and replica servers are told only stored ones. Calls to a remote
+// cluster's meta servers (RemoteMeta, a client-go admin client by
+// default) are made without holding term.mu; the step they lead to is
+// applied only if the duplication's record did not change meanwhile.
+//
 // # Concurrency
 //
 // Server methods and the RPC handlers are safe for concurrent use. Each
-// term runs a guardian goroutine and short-lived proposal goroutines; all
-// of them end before the next term starts and before Close returns.
+// term runs a guardian goroutine, a duplication executor goroutine and
+// short-lived proposal goroutines; all of them end before the next term
+// starts and before Close returns. Remote cluster clients belong to the
+// Server and are closed by Close.
 package meta
