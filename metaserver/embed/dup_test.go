@@ -266,3 +266,50 @@ func TestDuplicationDisabled(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// TestRemovedDuplicationPurged: a removed duplication's record stays (a
+// repeated remove succeeds, the page shows it) until the retention period
+// has passed on the meta clock, then the leader deletes it.
+func TestRemovedDuplicationPurged(t *testing.T) {
+	dst := start(t, dupConfig(t.TempDir(), "dst", nil))
+	clock := newFakeClock()
+	cfg := dupConfig(t.TempDir(), "src", map[string]string{"dst": dst.RPCAddr()})
+	cfg.Clock = clock.Now
+	src := start(t, cfg)
+	client := newClient(t)
+	m := &metaCaller{c: client, metas: []string{src.RPCAddr()}}
+	(&metaCaller{c: client, metas: []string{dst.RPCAddr()}}).createApp(t, "t", 1)
+	m.createApp(t, "t", 1)
+	ctx := ctxT(t)
+	add, err := m.addDup(ctx, "t", "dst", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if add.DupID != int32(clock.Now().Unix()) {
+		t.Fatalf("dupid %d, want the creation time in seconds %d", add.DupID, clock.Now().Unix())
+	}
+	remove := protocol.ModifyDuplicationRequest{AppName: "t", DupID: add.DupID, Status: protocol.DupStatusRemoved}
+	if _, err := m.modifyDup(ctx, remove); err != nil {
+		t.Fatal(err)
+	}
+	// Let the executor see the removal at the current time, then pass the
+	// retention period.
+	waitFor(t, "the removal noticed", func() bool {
+		step, _ := dupPage(t, src, "t", add.DupID)["step"].(string)
+		return strings.Contains(step, "purged after the retention period")
+	})
+	clock.Advance(59 * time.Minute)
+	if _, err := m.modifyDup(ctx, remove); err != nil {
+		t.Fatalf("repeated remove: %v", err)
+	}
+	if p := dupPage(t, src, "t", add.DupID); p["status"] != "DS_REMOVED" {
+		t.Fatalf("page before the retention ends: %v", p)
+	}
+	clock.Advance(2 * time.Minute)
+	waitFor(t, "the purge", func() bool {
+		page := getJSON[map[string]any](t, "http://"+src.HTTPAddr()+"/meta/app/duplication?name=t", http.StatusOK)
+		return len(page["duplications"].([]any)) == 0
+	})
+	_, err = m.modifyDup(ctx, remove)
+	wantCode(t, "remove after the purge", err, protocol.CodeObjectNotFound)
+}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pegasus-go/pegasus/client-go/admin"
 	"github.com/pegasus-go/pegasus/metaserver/internal/state"
@@ -24,6 +25,11 @@ type RemoteMeta interface {
 
 // maxDupProgress bounds one DuplicationSync request's progress list.
 const maxDupProgress = 1 << 20
+
+// dupAddCheckTimeout bounds AddDuplication's question to the remote
+// cluster, well inside a client's usual 10s deadline so the caller gets
+// the remote's error rather than its own timeout.
+const dupAddCheckTimeout = 5 * time.Second
 
 // dupKey names one duplication.
 type dupKey struct{ app, dup int32 }
@@ -166,13 +172,13 @@ func (s *Server) closeRemotes() {
 	s.remotes.m = nil
 }
 
-// queryRemote asks cluster about table name.
-func (s *Server) queryRemote(ctx context.Context, cluster, name string) *remoteTable {
+// queryRemote asks cluster about table name, for at most timeout.
+func (s *Server) queryRemote(ctx context.Context, cluster, name string, timeout time.Duration) *remoteTable {
 	r, err := s.remote(cluster)
 	if err != nil {
 		return &remoteTable{Err: err}
 	}
-	ctx, cancel := context.WithTimeout(ctx, dupRemoteTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	qc, err := r.QueryConfig(ctx, name)
 	if errors.Is(err, protocol.CodeAppNotExist) {
@@ -219,7 +225,7 @@ func (m *MetaService) AddDuplication(ctx context.Context, req *protocol.AddDupli
 	if err != nil {
 		return err
 	}
-	rt := s.queryRemote(ctx, req.RemoteCluster, remoteApp)
+	rt := s.queryRemote(ctx, req.RemoteCluster, remoteApp, dupAddCheckTimeout)
 	where := "table " + remoteApp + " on remote cluster " + req.RemoteCluster
 	switch {
 	case rt.Err != nil:

@@ -193,7 +193,7 @@ func (t *term) advanceApp(ctx context.Context, task appTask) error {
 	s := t.s
 	want := masterEnvs(s.opts.ClusterName, s.ownMetas(), task.info.Name)
 	in := dupInput{Dup: task.dup, WantEnvs: want, PartitionCount: task.info.PartitionCount}
-	in.Remote = s.queryRemote(ctx, task.dup.Remote, task.dup.RemoteAppName)
+	in.Remote = s.queryRemote(ctx, task.dup.Remote, task.dup.RemoteAppName, dupRemoteTimeout)
 	step := decideDup(in)
 	if step.Kind == stepCreateRemote {
 		err := t.createRemote(ctx, task, want)
@@ -201,7 +201,7 @@ func (t *term) advanceApp(ctx context.Context, task appTask) error {
 			step = dupStep{Kind: stepWait, Wait: step.Wait,
 				Err: fmt.Sprintf("cannot create table %s on cluster %s: %v", task.dup.RemoteAppName, task.dup.Remote, err)}
 		} else {
-			in.Remote = s.queryRemote(ctx, task.dup.Remote, task.dup.RemoteAppName)
+			in.Remote = s.queryRemote(ctx, task.dup.Remote, task.dup.RemoteAppName, dupRemoteTimeout)
 			step = decideDup(in)
 		}
 	}
