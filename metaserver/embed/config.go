@@ -60,7 +60,7 @@ type MetaServerConfig struct {
 	HTTPAddress      string          `toml:"http_address" comment:"Address of the HTTP endpoint (metrics, health, pprof, /meta/* pages)."`
 	ClusterName      string          `toml:"cluster_name" comment:"Name of this cluster, reported by cluster_info."`
 	ClusterRoot      string          `toml:"cluster_root" comment:"Path of this cluster's state inside the coordination store (below the store root)."`
-	MetaServers      []string        `toml:"meta_servers" comment:"Every meta server of the cluster (host:port), reported by cluster_info."`
+	MetaServers      []string        `toml:"meta_servers" comment:"Every meta server of the cluster (host:port), reported by cluster_info; a full duplication records it as the master meta list when [pegasus.clusters] has no entry for this cluster."`
 	Store            string          `toml:"store" comment:"Coordination store: zookeeper or local (a directory shared by the processes of one machine)."`
 	Lease            config.Duration `toml:"lease" comment:"Lease granted by each replica server beacon."`
 	Grace            config.Duration `toml:"grace" comment:"Silence after which a replica server is declared dead; must exceed lease."`
