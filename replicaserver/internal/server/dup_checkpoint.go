@@ -104,7 +104,6 @@ func (ds *dupCheckpoints) serve(req *protocol.DupCheckpointRequest, resp *protoc
 		ds.cps[g] = cp
 	}
 	cp.lastActive = now
-	cp.followers[req.Follower] = now
 	ds.mu.Unlock()
 
 	cp.make.Lock()
@@ -122,6 +121,7 @@ func (ds *dupCheckpoints) serve(req *protocol.DupCheckpointRequest, resp *protoc
 	if ds.cps[g] != cp || cp.name == "" {
 		return protocol.Errorf(protocol.CodeBusy, "duplication checkpoint of %s was removed meanwhile; ask again", g)
 	}
+	cp.followers[req.Follower] = now
 	*resp = protocol.DupCheckpointResponse{Gpid: g, PartitionCount: e.appInfo().PartitionCount, BaseDecree: cp.base,
 		Dir: cp.name, Files: slices.Clone(cp.files)}
 	return nil
@@ -308,9 +308,10 @@ type DupCheckpointView struct {
 	Files       int             `json:"files"`
 	TotalBytes  int64           `json:"total_bytes"`
 	ServedBytes int64           `json:"served_bytes"`
-	Followers   []string        `json:"followers"`
-	CreatedAt   time.Time       `json:"created_at"`
-	LastActive  time.Time       `json:"last_active"`
+	// Followers lists the follower replicas the checkpoint was handed to.
+	Followers  []string  `json:"followers"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastActive time.Time `json:"last_active"`
 }
 
 func (ds *dupCheckpoints) views() []DupCheckpointView {
