@@ -546,3 +546,113 @@ func TestFollowerCopiesMasterCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerCopyCancelledOrSuperseded covers a copy whose replica is
+// removed (the staging goes), one whose replica is created meanwhile by
+// learning (the copy is dropped), and a staging dir left next to an open
+// replica (removed at start).
+func TestFollowerCopyCancelledOrSuperseded(t *testing.T) {
+	fs := vfs.NewMem()
+	clock := newFakeClock()
+	net := newRouter()
+	m := newRealServer(t, fs, masterNode, "m", net, nil, clock.Now)
+	defer m.Close()
+	net.setServer(masterNode, m)
+	mapp := testApp(1)
+	mapp.ReplicaCount = 1
+	mg := protocol.Gpid{AppID: 1, PartitionIndex: 0}
+	if err := m.OpenTestReplica(mapp, 0); err != nil {
+		t.Fatal(err)
+	}
+	fillPartition(t, m, mg, 1, []byte("hk"), 2, 10)
+	qc := protocol.QueryConfigResponse{App: mapp, Partitions: []protocol.PartitionConfiguration{{Gpid: mg, Ballot: 1, Primary: masterNode, MaxReplicaCount: 1}}}
+	net.metas["meta:1"] = &fakeMasterMeta{config: qc} // no QueryDuplication: minimum decree 0
+
+	fapp := protocol.AppInfo{AppID: 9, Name: "t", Status: protocol.AppAvailable, PartitionCount: 1, ReplicaCount: 1,
+		Envs: map[string]string{protocol.EnvDupMasterApp: "t", protocol.EnvDupMasterMetas: "meta:1"}}
+	fg := protocol.Gpid{AppID: 9, PartitionIndex: 0}
+	cfg := protocol.PartitionConfiguration{Gpid: fg, Ballot: 1, Primary: followerNode, MaxReplicaCount: 1}
+	prop := &protocol.ConfigProposalRequest{Type: protocol.ConfigAssignPrimary, Node: followerNode, App: fapp, Config: cfg}
+	f := newRealServer(t, fs, followerNode, "f", net, nil, clock.Now)
+	defer func() { f.Close() }()
+	f.follower.retryMin, f.follower.retryMax = time.Millisecond, time.Millisecond
+	net.setServer(followerNode, f)
+
+	reached := make(chan struct{}, 1)
+	release := make(chan struct{})
+	net.setHook(func(ctx context.Context, req *protocol.CopyFileRequest, _ *protocol.CopyFileResponse) error {
+		select {
+		case reached <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return protocol.Errorf(protocol.CodeTimeout, "connection lost")
+		}
+	})
+	start := func() *followerTask {
+		t.Helper()
+		if err := f.applyProposal(prop); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-reached:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("copy did not start: %+v", f.follower.views())
+		}
+		f.follower.mu.Lock()
+		defer f.follower.mu.Unlock()
+		return f.follower.tasks[fg]
+	}
+	wait := func(task *followerTask, phase string) FollowerCopyView {
+		t.Helper()
+		select {
+		case <-task.done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("copy did not end: %+v", task.viewCopy())
+		}
+		v := task.viewCopy()
+		if v.Phase != phase {
+			t.Fatalf("copy ended in phase %q, want %q: %+v", v.Phase, phase, v)
+		}
+		return v
+	}
+
+	// Removed while copying: the task stops and its staging goes.
+	task := start()
+	if err := f.applyProposal(&protocol.ConfigProposalRequest{Type: protocol.ConfigRemove, Node: followerNode, App: fapp, Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	v := wait(task, "cancelled")
+	if _, err := fs.Stat(v.StagingDir); err == nil {
+		t.Fatal("staging of a removed follower replica kept")
+	}
+
+	// Created as a learner while copying: the copy is dropped.
+	task = start()
+	if err := f.openLearner(fg, cfg); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	v = wait(task, "superseded")
+	if _, err := fs.Stat(v.StagingDir); err == nil {
+		t.Fatal("staging of a superseded copy kept")
+	}
+	if _, err := f.lookup(fg); err != nil {
+		t.Fatal(err)
+	}
+
+	// A staging dir next to an open replica goes at start.
+	if err := fs.MkdirAll(v.StagingDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f = newRealServer(t, fs, followerNode, "f", net, nil, clock.Now)
+	if _, err := fs.Stat(v.StagingDir); err == nil {
+		t.Fatal("stale staging dir kept at start")
+	}
+}

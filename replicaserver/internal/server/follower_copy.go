@@ -63,6 +63,16 @@ const (
 	followerRetryMax = 10 * time.Second
 )
 
+// Terminal outcomes of a copy attempt other than success.
+var (
+	// errFollowerCancelled: the replica was closed or removed, or the
+	// server is closing.
+	errFollowerCancelled = &protocol.Error{Code: protocol.CodeInvalidState, Message: "follower copy cancelled"}
+	// errFollowerSuperseded: the replica was created meanwhile by other
+	// means (it became a learner of its group), so the copy is not needed.
+	errFollowerSuperseded = &protocol.Error{Code: protocol.CodeInvalidState, Message: "follower replica created meanwhile; copy not needed"}
+)
+
 // FollowerCopyView is one follower copy task on /replica/learning.
 type FollowerCopyView struct {
 	Gpid          string `json:"gpid"`
@@ -72,7 +82,9 @@ type FollowerCopyView struct {
 	MasterMetas   string `json:"master_metas"`
 	MasterPrimary string `json:"master_primary,omitempty"`
 	MasterGpid    string `json:"master_gpid,omitempty"`
-	// Phase: resolving, checkpoint, copying, installing, done, cancelled.
+	// Phase: resolving, checkpoint, copying, installing, then done,
+	// cancelled or superseded (the replica was created by learning
+	// meanwhile).
 	Phase string `json:"phase"`
 	// MinDecree is the decree the master's checkpoint had to hold;
 	// BaseDecree the one it holds (the master's decree numbering).
@@ -261,6 +273,31 @@ func (fc *followerCopies) cancel(g protocol.Gpid, purge bool) {
 	t.cancel()
 }
 
+// removeStaleStagings removes the staging directories of replicas that
+// are open (a crash between the install's rename and the staging's
+// removal). New calls it after reopening the replicas.
+func (fc *followerCopies) removeStaleStagings() {
+	s := fc.s
+	fs := s.opts.FS
+	for _, dd := range s.opts.DataDirs {
+		names, err := fs.List(dd)
+		if err != nil {
+			continue
+		}
+		for _, n := range names {
+			g, ok := parseReplicaDir(strings.TrimSuffix(n, followerStagingSuffix))
+			if !ok || !strings.HasSuffix(n, followerStagingSuffix) {
+				continue
+			}
+			if _, err := s.lookup(g); err == nil {
+				if err := fs.RemoveAll(fs.PathJoin(dd, n)); err != nil {
+					s.log.Warn("cannot remove a stale follower staging dir", logging.Gpid(g), logging.Err(err))
+				}
+			}
+		}
+	}
+}
+
 // close stops every task and waits for them (server shutdown). Staging
 // directories stay for the next start.
 func (fc *followerCopies) close() {
@@ -297,10 +334,17 @@ func (fc *followerCopies) run(ctx context.Context, t *followerTask) {
 	for {
 		t.update(func(v *FollowerCopyView) { v.Attempts++ })
 		err := fc.attempt(ctx, t)
-		if err == nil {
+		switch {
+		case err == nil:
 			return
-		}
-		if ctx.Err() != nil {
+		case errors.Is(err, errFollowerSuperseded):
+			fc.mu.Lock()
+			t.purge = true
+			fc.mu.Unlock()
+			t.update(func(v *FollowerCopyView) { v.Phase, v.LastError = "superseded", "" })
+			log.Info("follower replica was created meanwhile; its checkpoint copy is dropped")
+			return
+		case errors.Is(err, errFollowerCancelled) || ctx.Err() != nil:
 			t.update(func(v *FollowerCopyView) { v.Phase = "cancelled" })
 			return
 		}
@@ -476,9 +520,9 @@ func (fc *followerCopies) install(ctx context.Context, t *followerTask, cp *prot
 	_, _, exists := s.findReplicaDir(g)
 	switch {
 	case cancelled || closed:
-		return protocol.Errorf(protocol.CodeInvalidState, "follower copy of %s cancelled", g)
+		return errFollowerCancelled
 	case registered || exists:
-		return protocol.Errorf(protocol.CodeInvalidState, "replica %s appeared on %s during its follower copy", g, s.opts.Node)
+		return errFollowerSuperseded
 	}
 	dd := s.opts.DataDirs[t.dataDir]
 	dir := fs.PathJoin(dd, replicaDirName(g))

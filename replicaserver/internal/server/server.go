@@ -128,6 +128,7 @@ func New(opts Options) (*Server, error) {
 		s.closeReplicas()
 		return nil, err
 	}
+	s.follower.removeStaleStagings()
 	return s, nil
 }
 
