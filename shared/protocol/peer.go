@@ -1,9 +1,12 @@
 package protocol
 
 // Replica <-> replica messages (service Peer): the PacificA write path
-// (Prepare), the primary's periodic group check, and learning (Learn,
-// CopyFile, LearnCompletionNotify). Every request carries the sender's
-// ballot; a receiver with a higher ballot rejects it with CodeStaleBallot.
+// (Prepare), the primary's periodic group check, learning (Learn,
+// CopyFile, LearnCompletionNotify), and the full-duplication checkpoint
+// copy (DupCheckpoint, then CopyFile) between clusters. Every request of
+// the replication group carries the sender's ballot; a receiver with a
+// higher ballot rejects it with CodeStaleBallot. DupCheckpoint comes from a
+// follower replica of another cluster and has no ballot relation.
 
 // EncodedSize returns the length of the AppendBinary output.
 func (m *Mutation) EncodedSize() int {
@@ -277,6 +280,32 @@ type LearnFile struct {
 
 const learnFileMinSize = 6
 
+func appendLearnFiles(b []byte, files []LearnFile) []byte {
+	b = AppendUvarint(b, uint64(len(files)))
+	for i := range files {
+		f := &files[i]
+		b = AppendString(b, f.Name)
+		b = AppendVarint(b, f.Size)
+		b = AppendFixed32(b, f.CRC32C)
+	}
+	return b
+}
+
+func decodeLearnFiles(d *Decoder) []LearnFile {
+	n := d.Len(learnFileMinSize)
+	if n == 0 {
+		return nil
+	}
+	files := make([]LearnFile, n)
+	for i := range files {
+		f := &files[i]
+		f.Name = d.String()
+		f.Size = d.Varint()
+		f.CRC32C = d.Fixed32()
+	}
+	return files
+}
+
 // LearnResponse tells the learner what to fetch. Type says whether to copy
 // the checkpoint Files (found under LearnDir, fetched with CopyFile) whose
 // state covers every decree up to BaseDecree, to replay Mutations (the log
@@ -307,13 +336,7 @@ func (m *LearnResponse) AppendBinary(b []byte) ([]byte, error) {
 	b = AppendVarint(b, int64(m.LastCommitted))
 	b = AppendVarint(b, int64(m.PrepareStartDecree))
 	b = AppendString(b, m.LearnDir)
-	b = AppendUvarint(b, uint64(len(m.Files)))
-	for i := range m.Files {
-		f := &m.Files[i]
-		b = AppendString(b, f.Name)
-		b = AppendVarint(b, f.Size)
-		b = AppendFixed32(b, f.CRC32C)
-	}
+	b = appendLearnFiles(b, m.Files)
 	b = AppendUvarint(b, uint64(len(m.Mutations)))
 	for i := range m.Mutations {
 		var err error
@@ -339,15 +362,7 @@ func (m *LearnResponse) UnmarshalBinary(data []byte) error {
 	m.LastCommitted = Decree(d.Varint())
 	m.PrepareStartDecree = Decree(d.Varint())
 	m.LearnDir = d.String()
-	if n := d.Len(learnFileMinSize); n > 0 {
-		m.Files = make([]LearnFile, n)
-		for i := range m.Files {
-			f := &m.Files[i]
-			f.Name = d.String()
-			f.Size = d.Varint()
-			f.CRC32C = d.Fixed32()
-		}
-	}
+	m.Files = decodeLearnFiles(d)
 	// A mutation takes at least 6 bytes plus a 1-byte length prefix.
 	if n := d.Len(7); n > 0 {
 		m.Mutations = make([]Mutation, n)
@@ -471,4 +486,71 @@ func (m *LearnCompletionNotifyResponse) AppendBinary(b []byte) ([]byte, error) {
 // UnmarshalBinary implements Message.
 func (m *LearnCompletionNotifyResponse) UnmarshalBinary(data []byte) error {
 	return decodeEmpty(data)
+}
+
+// DupCheckpointRequest asks the primary of a master partition (Gpid, in
+// the master cluster's numbering) for its duplication checkpoint: a
+// checkpoint of the partition's data that a follower replica of a full
+// duplication copies before it opens. The primary makes one checkpoint per
+// partition, holding at least MinDecree (the duplication's checkpoint
+// decree; 0: any), and hands the same one to every follower replica and
+// every retry, so copies are identical and resumable. Follower is the
+// asking replica's address, for logs and status pages.
+type DupCheckpointRequest struct {
+	Gpid      Gpid
+	MinDecree Decree
+	Follower  string
+}
+
+// AppendBinary implements Message.
+func (m *DupCheckpointRequest) AppendBinary(b []byte) ([]byte, error) {
+	b = appendGpid(append(b, formatV1), m.Gpid)
+	b = AppendVarint(b, int64(m.MinDecree))
+	return AppendString(b, m.Follower), nil
+}
+
+// UnmarshalBinary implements Message.
+func (m *DupCheckpointRequest) UnmarshalBinary(data []byte) error {
+	*m = DupCheckpointRequest{}
+	d := NewDecoder(data)
+	d.Version(formatV1)
+	m.Gpid = decodeGpid(d)
+	m.MinDecree = Decree(d.Varint())
+	m.Follower = d.String()
+	return d.Finish()
+}
+
+// DupCheckpointResponse describes the duplication checkpoint: its Files
+// (relative to Dir, fetched with CopyFile{Dir: Dir}) hold the partition's
+// data up to BaseDecree; the engine checkpoint is under the "data/"
+// prefix. PartitionCount is the master table's, which a follower table
+// must match.
+type DupCheckpointResponse struct {
+	Gpid           Gpid
+	PartitionCount int32
+	BaseDecree     Decree
+	Dir            string
+	Files          []LearnFile
+}
+
+// AppendBinary implements Message.
+func (m *DupCheckpointResponse) AppendBinary(b []byte) ([]byte, error) {
+	b = appendGpid(append(b, formatV1), m.Gpid)
+	b = AppendVarint(b, int64(m.PartitionCount))
+	b = AppendVarint(b, int64(m.BaseDecree))
+	b = AppendString(b, m.Dir)
+	return appendLearnFiles(b, m.Files), nil
+}
+
+// UnmarshalBinary implements Message.
+func (m *DupCheckpointResponse) UnmarshalBinary(data []byte) error {
+	*m = DupCheckpointResponse{}
+	d := NewDecoder(data)
+	d.Version(formatV1)
+	m.Gpid = decodeGpid(d)
+	m.PartitionCount = d.Int32()
+	m.BaseDecree = Decree(d.Varint())
+	m.Dir = d.String()
+	m.Files = decodeLearnFiles(d)
+	return d.Finish()
 }

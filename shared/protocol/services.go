@@ -9,7 +9,8 @@ package protocol
 //	Meta           meta leader      clients, admincli, metaproxy, collector
 //	MetaInternal   meta leader      replica servers
 //	ReplicaControl replica server   meta leader
-//	Peer           replica server   other replica servers of the same partition
+//	Peer           replica server   other replica servers of the same partition;
+//	                                DupCheckpoint: follower replicas of another cluster
 
 // Service names.
 const (
@@ -82,6 +83,7 @@ const (
 	MethodLearn                 = "Learn"                 // LearnRequest -> LearnResponse
 	MethodCopyFile              = "CopyFile"              // CopyFileRequest -> CopyFileResponse
 	MethodLearnCompletionNotify = "LearnCompletionNotify" // LearnCompletionNotifyRequest -> LearnCompletionNotifyResponse
+	MethodDupCheckpoint         = "DupCheckpoint"         // DupCheckpointRequest -> DupCheckpointResponse (from a follower cluster's replica)
 )
 
 // MethodInfo describes one RPC: where it lives and constructors for fresh
@@ -157,6 +159,7 @@ var methods = []MethodInfo{
 	method[QueryDuplicationRequest, QueryDuplicationResponse](ServiceMeta, MethodQueryDuplication),
 	method[ModifyDuplicationRequest, ModifyDuplicationResponse](ServiceMeta, MethodModifyDuplication),
 	method[DuplicationSyncRequest, DuplicationSyncResponse](ServiceMetaInternal, MethodDuplicationSync),
+	method[DupCheckpointRequest, DupCheckpointResponse](ServicePeer, MethodDupCheckpoint),
 }
 
 // Methods returns every RPC of the system, grouped by service. The slice is

@@ -119,6 +119,20 @@
 // dropped); their directories are removed, and a replica's learn
 // directory is removed whenever it opens.
 //
+// Full duplication (dup_checkpoint.go at the master primary,
+// follower_copy.go at the follower). A replica created for a table whose
+// envs name a duplication master (protocol.EnvDupMasterApp and
+// EnvDupMasterMetas) and that has no data here is not opened at once: a
+// task resolves the master partition's primary through the master metas
+// (QueryConfig, redirects followed), asks it for its duplication
+// checkpoint (Peer.DupCheckpoint: one per partition, reused for every
+// follower replica and retry, removed when idle or no longer primary),
+// fetches it with CopyFile into <data_dir>/<app_id>.<pidx>.dupcopy
+// (checksummed, learn_rate_limit, resumable across restarts), resets its
+// decree to 0 (storage.ResetDecree) and installs it as the replica's
+// directory, then opens the replica. Failures are retried with backoff and
+// counted in dup_load_file_failed_count; progress is on /replica/learning.
+//
 // # Concurrency
 //
 // RPC handlers run concurrently; the registry is guarded by an RWMutex and

@@ -38,6 +38,9 @@ const (
 	// already holds data learns through the log; further behind, it copies
 	// a checkpoint.
 	DefaultLearnLogMaxDecrees = 100_000
+	// DefaultDupCheckpointIdleTimeout removes a duplication checkpoint no
+	// follower asked for this long.
+	DefaultDupCheckpointIdleTimeout = 10 * time.Minute
 )
 
 // MetaCaller calls the meta servers. *rpc.Client implements it.
@@ -101,6 +104,10 @@ type Options struct {
 	// LearnLogMaxDecrees is the longest tail a learner holding data learns
 	// through the log. Default DefaultLearnLogMaxDecrees.
 	LearnLogMaxDecrees int64
+	// DupCheckpointIdleTimeout removes a full duplication's checkpoint
+	// that no follower replica asked for (DupCheckpoint or CopyFile) this
+	// long. Default DefaultDupCheckpointIdleTimeout.
+	DupCheckpointIdleTimeout time.Duration
 
 	// MaxWriteBytes bounds the keys and values of one write request.
 	// Default DefaultMaxWriteBytes.
@@ -155,7 +162,7 @@ func (o *Options) ensureDefaults() error {
 	if o.MaxReplicaCount == 0 && len(o.MetaServers) == 0 {
 		o.MaxReplicaCount = 1
 	}
-	for _, d := range []*time.Duration{&o.GroupCheckInterval, &o.PrepareTimeout, &o.PeerCallTimeout, &o.LearnSessionTimeout} {
+	for _, d := range []*time.Duration{&o.GroupCheckInterval, &o.PrepareTimeout, &o.PeerCallTimeout, &o.LearnSessionTimeout, &o.DupCheckpointIdleTimeout} {
 		if *d < 0 {
 			return fmt.Errorf("server: negative interval %v", *d)
 		}
@@ -168,6 +175,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.LearnSessionTimeout == 0 {
 		o.LearnSessionTimeout = DefaultLearnSessionTimeout
+	}
+	if o.DupCheckpointIdleTimeout == 0 {
+		o.DupCheckpointIdleTimeout = DefaultDupCheckpointIdleTimeout
 	}
 	if o.LearnLogMaxDecrees <= 0 {
 		o.LearnLogMaxDecrees = DefaultLearnLogMaxDecrees

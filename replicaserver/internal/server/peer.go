@@ -165,6 +165,9 @@ func (p *peerService) Learn(ctx context.Context, req *protocol.LearnRequest, res
 
 // CopyFile serves a chunk of a learning session's file.
 func (p *peerService) CopyFile(_ context.Context, req *protocol.CopyFileRequest, resp *protocol.CopyFileResponse) error {
+	if isDupCheckpointDir(req.Dir) {
+		return p.s.dupSource.copyFile(req, resp)
+	}
 	return p.s.source.copyFile(req, resp)
 }
 

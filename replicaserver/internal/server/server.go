@@ -65,6 +65,10 @@ type Server struct {
 	source   *learnSource
 	target   *learnTarget
 	proposer *proposer
+	// Full duplication: checkpoints served as a master, copies made as a
+	// follower.
+	dupSource *dupCheckpoints
+	follower  *followerCopies
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -110,6 +114,8 @@ func New(opts Options) (*Server, error) {
 	s.source = newLearnSource(s)
 	s.target = newLearnTarget(s)
 	s.proposer = newProposer(s)
+	s.dupSource = newDupCheckpoints(s)
+	s.follower = newFollowerCopies(s)
 	s.mu.replicas = make(map[protocol.Gpid]*entry)
 	s.mu.fenced = make(map[protocol.Gpid]protocol.Ballot)
 	s.mu.dirCounts = make([]int, len(opts.DataDirs))
@@ -122,6 +128,7 @@ func New(opts Options) (*Server, error) {
 		s.closeReplicas()
 		return nil, err
 	}
+	s.follower.removeStaleStagings()
 	return s, nil
 }
 
@@ -248,6 +255,7 @@ func (s *Server) runJanitor(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s.source.tick(now)
+			s.dupSource.tick(s.opts.Clock())
 		}
 	}
 }
@@ -262,7 +270,9 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	s.peers.stop()
 	s.target.stop()
+	s.follower.close()
 	s.source.closeAll()
+	s.dupSource.closeAll()
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	s.mu.Lock()
@@ -363,11 +373,19 @@ func (s *Server) ensureReplica(app protocol.AppInfo, cfg protocol.PartitionConfi
 	// A replica closed earlier (its table was dropped, then recalled) is
 	// reopened where its data is; a new one goes to the least-loaded dir.
 	dir, di, found := s.findReplicaDir(g)
+	s.mu.Unlock()
+	if found {
+		s.follower.removeStaleStaging(g)
+	} else if handled, err := s.follower.intercept(app, cfg); handled {
+		// A full duplication's follower copies its data first.
+		return err
+	}
 	if !found {
+		s.mu.Lock()
 		di = s.pickDataDirLocked()
+		s.mu.Unlock()
 		dir = s.opts.FS.PathJoin(s.opts.DataDirs[di], replicaDirName(g))
 	}
-	s.mu.Unlock()
 	e, err := s.openLocked(g, dir, di, app, cfg)
 	if err != nil {
 		return err
@@ -474,6 +492,7 @@ func (s *Server) removeReplica(g protocol.Gpid) error {
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
 	err := s.closeReplicaLocked(g)
+	s.follower.cancel(g, true)
 	dir, _, found := s.findReplicaDir(g)
 	if !found {
 		return err
@@ -496,6 +515,7 @@ func (s *Server) closeReplica(g protocol.Gpid) error {
 
 // closeReplicaLocked is closeReplica with openMu held.
 func (s *Server) closeReplicaLocked(g protocol.Gpid) error {
+	s.follower.cancel(g, false)
 	s.mu.Lock()
 	delete(s.mu.fenced, g)
 	e := s.mu.replicas[g]

@@ -72,11 +72,17 @@ type LearningPage struct {
 	ServedBytes int64         `json:"served_bytes"`
 	Sessions    []SessionView `json:"sessions"`
 	Learners    []LearnerView `json:"learners"`
+	// DupCheckpoints are the full-duplication checkpoints this node serves
+	// as a master primary; FollowerCopies the copies it makes of a master's
+	// checkpoint as a follower.
+	DupCheckpoints []DupCheckpointView `json:"dup_checkpoints"`
+	FollowerCopies []FollowerCopyView  `json:"follower_copies"`
 }
 
 // Learning returns the learning page.
 func (s *Server) Learning() LearningPage {
-	return LearningPage{Node: s.opts.Node, RateLimitBytes: s.target.lim.Limit(), ServedBytes: s.source.servedBytes(), Sessions: s.source.views(), Learners: s.target.views()}
+	return LearningPage{Node: s.opts.Node, RateLimitBytes: s.target.lim.Limit(), ServedBytes: s.source.servedBytes(), Sessions: s.source.views(), Learners: s.target.views(),
+		DupCheckpoints: s.dupSource.views(), FollowerCopies: s.follower.views()}
 }
 
 // LearningJSON serves /replica/learning (an httpserver.JSONFunc).
