@@ -94,5 +94,6 @@ func allCommands() []*command {
 			run: runDelAppEnvs,
 		},
 	}
-	return append(cmds, dataCommands()...)
+	cmds = append(cmds, dataCommands()...)
+	return append(cmds, proxyCommands()...)
 }
