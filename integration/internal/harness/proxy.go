@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +25,10 @@ type Proxy struct {
 	// /metrics, /readyz and /metaproxy/routes.
 	RPCAddr, HTTPAddr string
 	// Output is the file its stdout, stderr and log go to.
-	Output string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	Output   string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	stopOnce sync.Once
 }
 
 // freeAddr returns a loopback address that was free a moment ago.
@@ -67,7 +69,7 @@ func StartProxy(t testing.TB, zk, root string) *Proxy {
 		p.cmd.Wait() //nolint:errcheck // the exit is checked through exited
 		close(p.exited)
 	}()
-	t.Cleanup(func() { p.stop(t) })
+	t.Cleanup(func() { p.Stop(t) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
@@ -95,6 +97,12 @@ func (p *Proxy) ready(ctx context.Context) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// Stop stops the proxy (SIGTERM, SIGKILL after 20s) and fails t if it
+// reported a race or a panic. It is idempotent.
+func (p *Proxy) Stop(t testing.TB) {
+	p.stopOnce.Do(func() { p.stop(t) })
 }
 
 func (p *Proxy) stop(t testing.TB) {
