@@ -3,11 +3,14 @@ module github.com/pegasus-go/pegasus/metaproxy
 go 1.26.0
 
 require (
+	github.com/pegasus-go/pegasus/client-go v0.0.0-00010101000000-000000000000
 	github.com/pegasus-go/pegasus/shared v0.0.0-00010101000000-000000000000
 	github.com/uber-go/tally/v4 v4.1.17
+	go.uber.org/goleak v1.3.0
 )
 
 require (
+	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/akutz/memconn v0.1.0 // indirect
 	github.com/alitto/pond v1.9.2 // indirect
 	github.com/apache/thrift v0.21.0 // indirect
@@ -21,6 +24,7 @@ require (
 	github.com/fatih/color v1.18.0 // indirect
 	github.com/go-ping/ping v1.2.0 // indirect
 	github.com/go-task/slim-sprig/v3 v3.0.0 // indirect
+	github.com/go-zookeeper/zk v1.0.4 // indirect
 	github.com/godzie44/go-uring v0.0.0-20220926161041-69611e8b13d5 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/mock v1.6.0 // indirect
@@ -55,6 +59,7 @@ require (
 	github.com/smallnest/rpcx v1.9.1 // indirect
 	github.com/smallnest/rsocket v0.0.0-20241130031020-4a72eb6ff62a // indirect
 	github.com/soheilhy/cmux v0.1.5 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/templexxx/cpufeat v0.0.0-20180724012125-cef66df7f161 // indirect
 	github.com/templexxx/xor v0.0.0-20191217153810-f85b25db303b // indirect
 	github.com/tinylib/msgp v1.2.5 // indirect
@@ -75,12 +80,6 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-)
-
-require (
-	github.com/go-zookeeper/zk v1.0.4 // indirect
-	github.com/pegasus-go/pegasus/client-go v0.0.0-00010101000000-000000000000
-	go.uber.org/goleak v1.3.0
 )
 
 replace github.com/pegasus-go/pegasus/shared => ../shared
