@@ -14,6 +14,8 @@ require (
 	golang.org/x/sys v0.48.0
 )
 
+require github.com/go-zookeeper/zk v1.0.4 // indirect
+
 require (
 	github.com/akutz/memconn v0.1.0 // indirect
 	github.com/alitto/pond v1.9.2 // indirect
@@ -49,6 +51,7 @@ require (
 	github.com/mattn/go-runewidth v0.0.16 // indirect
 	github.com/miekg/dns v1.1.63 // indirect
 	github.com/onsi/ginkgo/v2 v2.22.2 // indirect
+	github.com/pegasus-go/pegasus/metaproxy v0.0.0-00010101000000-000000000000
 	github.com/philhofer/fwd v1.1.3-0.20240916144458-20a13a1f6b7c // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/quic-go/quic-go v0.49.0 // indirect
@@ -84,3 +87,5 @@ require (
 replace github.com/pegasus-go/pegasus/shared => ../shared
 
 replace github.com/pegasus-go/pegasus/client-go => ../client-go
+
+replace github.com/pegasus-go/pegasus/metaproxy => ../metaproxy

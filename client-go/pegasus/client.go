@@ -25,6 +25,9 @@ type Client struct {
 	logger  *slog.Logger
 	metrics *clientMetrics
 	rpc     *rpc.Client
+	// proxied: MetaServers are meta proxies (Config.MetaProxy), so a
+	// table may move to another cluster (see Table.install).
+	proxied bool
 
 	// closing is closed by Close; background work and waits select on it.
 	closing chan struct{}
@@ -68,6 +71,11 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	}
 	c.baseCtx, c.cancelBase = context.WithCancel(context.Background())
 	c.cfg.MetaServers = slices.Clone(cfg.MetaServers)
+	if len(cfg.MetaProxy) > 0 {
+		// Proxies answer the Meta queries the client sends; they are asked
+		// like meta servers (the one that answered last first).
+		c.cfg.MetaServers, c.proxied = slices.Clone(cfg.MetaProxy), true
+	}
 	c.mu.tables = make(map[string]*Table)
 	return c, nil
 }

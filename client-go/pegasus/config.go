@@ -14,10 +14,16 @@ import (
 // Config configures a Client. Zero values take the defaults noted on each
 // field (see EnsureDefaults).
 type Config struct {
-	// MetaServers lists the meta servers ("host:port"), or the address of
-	// a meta proxy. Any of them may be asked; followers redirect to the
-	// leader, which the client remembers. Required.
+	// MetaServers lists the meta servers ("host:port"). Any of them may
+	// be asked; followers redirect to the leader, which the client
+	// remembers. Exactly one of MetaServers and MetaProxy is required.
 	MetaServers []string
+	// MetaProxy lists meta proxies ("host:port") to resolve tables
+	// through instead of a cluster's meta servers: each table is served by
+	// whichever cluster its proxy route names, and the client follows a
+	// route switch (a new app id, partition count and servers) when the
+	// old cluster turns it away (see the package doc).
+	MetaProxy []string
 	// OperationTimeout bounds an operation whose context has no deadline
 	// (retries included). Default 5s.
 	OperationTimeout time.Duration
@@ -85,12 +91,20 @@ func (c *Config) EnsureDefaults() {
 // Validate reports every invalid field.
 func (c *Config) Validate() error {
 	var errs []error
-	if len(c.MetaServers) == 0 {
-		errs = append(errs, errors.New("meta_servers is empty"))
+	switch {
+	case len(c.MetaServers) == 0 && len(c.MetaProxy) == 0:
+		errs = append(errs, errors.New("meta_servers and meta_proxy are both empty: set one"))
+	case len(c.MetaServers) > 0 && len(c.MetaProxy) > 0:
+		errs = append(errs, errors.New("meta_servers and meta_proxy are both set: set one"))
 	}
 	for i, a := range c.MetaServers {
 		if a == "" {
 			errs = append(errs, fmt.Errorf("meta_servers[%d] is empty", i))
+		}
+	}
+	for i, a := range c.MetaProxy {
+		if a == "" {
+			errs = append(errs, fmt.Errorf("meta_proxy[%d] is empty", i))
 		}
 	}
 	for _, d := range []struct {

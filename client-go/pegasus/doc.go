@@ -22,6 +22,22 @@
 // so the Multi* operations, DelRange, CheckAndSet and CheckAndMutate are
 // atomic on one hashkey.
 //
+// # Meta proxies and table moves
+//
+// With Config.MetaProxy instead of Config.MetaServers the client resolves
+// tables through meta proxies (the metaproxy daemon), which forward each
+// query to the cluster the table's route names. When a table moves, the
+// old cluster turns requests away (CodeInvalidState with
+// replica.deny_client_request=reconfig*..., or no answer with timeout*...):
+// the client refreshes through the proxy and installs the answer as is,
+// even when it describes another cluster's table (another app id,
+// partition count and servers, unrelated ballots), then retries there. A
+// table the proxy reports missing during such a refresh (the route may be
+// switching) is re-resolved until the operation's deadline instead of
+// failing at once. Without a proxy, a refreshed configuration of the same
+// table (same app id, partition count and creation time) never rolls a
+// partition back to a lower ballot.
+//
 // # Configuration refresh and retries
 //
 // The cached configuration is refreshed when a partition has no primary or
@@ -29,8 +45,7 @@
 // (replica not served there), CodeWrongPartition (partition count
 // changed), CodeStaleBallot, CodeLeaseExpired or CodeNetworkFailure.
 // Refreshes are single-flight per table, run on a background goroutine,
-// and are rate limited by Config.MinConfigRefreshInterval; a refreshed
-// configuration never rolls a partition back to a lower ballot.
+// and are rate limited by Config.MinConfigRefreshInterval.
 //
 // Idempotent operations (Get, Set, Del, MultiGet, MultiGetRange, MultiSet,
 // MultiDel, DelRange, SortKeyCount, Exist, TTL, BatchGet, BatchSet,

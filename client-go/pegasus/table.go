@@ -71,10 +71,12 @@ func newRouting(name string, resp *protocol.QueryConfigResponse) (*routing, erro
 
 // merge keeps, per partition, the configuration with the higher ballot
 // when next describes the same table layout as r (a lagging meta server
-// must not roll a partition back). A different app id or partition count
-// replaces r entirely.
+// must not roll a partition back). A different app id, partition count or
+// creation time (another incarnation of the table, e.g. on another
+// cluster) replaces r entirely.
 func (r *routing) merge(next *routing) *routing {
-	if r == nil || r.app.AppID != next.app.AppID || r.app.PartitionCount != next.app.PartitionCount {
+	if r == nil || r.app.AppID != next.app.AppID || r.app.PartitionCount != next.app.PartitionCount ||
+		r.app.CreateTimeMs != next.app.CreateTimeMs {
 		return next
 	}
 	out := &routing{app: next.app, parts: make([]protocol.PartitionConfiguration, len(next.parts))}
@@ -206,7 +208,12 @@ func (t *Table) doRefresh(done chan struct{}, delay time.Duration) {
 	}
 	for {
 		cur := t.cfg.Load()
-		merged := cur.merge(next)
+		merged := next
+		if !t.c.proxied {
+			// Through a meta proxy the answer may come from another cluster
+			// whose ballots are unrelated: it always replaces the old one.
+			merged = cur.merge(next)
+		}
 		if t.cfg.CompareAndSwap(cur, merged) {
 			t.logChanges(cur, merged)
 			return
@@ -351,7 +358,13 @@ func (t *Table) afterFailure(ctx context.Context, r *routing, err error, idempot
 		// Wait for the refresh even when not retrying, so the caller's next
 		// operation is routed by the new configuration.
 		if rerr := t.refresh(ctx, r, true); retry && isTableGone(rerr) {
-			return false, rerr
+			// Through a meta proxy a table may be missing for a moment
+			// while its route switches: keep re-resolving until the
+			// deadline.
+			if !t.c.proxied || !bo.wait(ctx, t.c.closing) {
+				return false, rerr
+			}
+			return true, nil
 		}
 	}
 	if !retry {

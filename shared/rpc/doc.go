@@ -61,7 +61,9 @@
 // request payload that does not decode is CodeInvalidArgument; a handler
 // panic is CodeInternal with the panic value, logged with its stack, and
 // the server keeps serving. Error strings not in this form (from rpcx
-// itself or a foreign peer) decode as CodeUnknown.
+// itself or a foreign peer) decode as CodeUnknown. A handler returning
+// ErrNoResponse (possibly wrapped) gets no response written at all: the
+// caller times out under its own deadline.
 //
 // The client returns server errors as *protocol.Error. Its own failures
 // are errors that unwrap both to a *protocol.Error and to the cause:

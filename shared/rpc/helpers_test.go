@@ -101,6 +101,11 @@ func (s *testService) Deadline(ctx context.Context, _ *echoMsg, resp *echoMsg) e
 	return nil
 }
 
+// Drop answers nothing.
+func (s *testService) Drop(context.Context, *echoMsg, *echoMsg) error {
+	return fmt.Errorf("denied: %w", ErrNoResponse)
+}
+
 // NotAHandler has another shape and is ignored by Register.
 func (s *testService) NotAHandler(int) {}
 

@@ -426,7 +426,12 @@ func (s *Server) handler(service, method string, fn reflect.Value, reqT, respT r
 			err = protocol.Errorf(protocol.CodeInvalidArgument, "decode %s.%s request: %v", service, method, err)
 		} else {
 			resp := reflect.New(respT)
-			if err = s.invoke(ctx, service, method, fn, req, resp); err == nil {
+			err = s.invoke(ctx, service, method, fn, req, resp)
+			if errors.Is(err, ErrNoResponse) {
+				s.logger.Debug("rpc: request dropped by its handler", "service", service, "method", method)
+				return nil
+			}
+			if err == nil {
 				if werr := rctx.Write(resp.Interface()); werr != nil {
 					s.logger.Debug("rpc: response not sent", "service", service, "method", method, "err", werr)
 				}

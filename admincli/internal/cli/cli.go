@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pegasus-go/pegasus/client-go/admin"
+	"github.com/pegasus-go/pegasus/metaproxy/route"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
 
@@ -41,11 +42,17 @@ type Env struct {
 	StdinIsTerminal bool   // selects the interactive shell when no command is given
 	HistoryFile     string // default shell history file ("" keeps no history)
 	Logger          *slog.Logger
+	// OpenRoutes opens the meta proxy routing table for the proxy
+	// command (nil: a ZooKeeper session, route.Open). Tests substitute
+	// another store.
+	OpenRoutes func(ctx context.Context, zk []string, root string) (*route.Registry, error)
 }
 
 // options are the global flags.
 type options struct {
 	metas       string
+	zk          string // ZooKeeper of the meta proxy routes
+	root        string // their root path
 	json        bool
 	timeout     time.Duration
 	keepGoing   bool
@@ -69,7 +76,7 @@ type session struct {
 	data     *dataClients // opened by the first data command
 }
 
-const usageLine = "usage: admincli -m <meta,...> [--json] [--timeout <D>] [--keep-going] [command [args...]]"
+const usageLine = "usage: admincli -m <meta,...> [--zk <host:port,...>] [--root <path>] [--json] [--timeout <D>] [--keep-going] [command [args...]]"
 
 // Main runs admincli and returns its exit status. See the package doc for
 // the modes.
@@ -82,6 +89,8 @@ func Main(ctx context.Context, env Env) int {
 	fs.SetOutput(io.Discard)
 	var o options
 	fs.StringVarP(&o.metas, "meta", "m", "", "comma-separated meta server list (host:port,...)")
+	fs.StringVar(&o.zk, "zk", "", "ZooKeeper ensemble of the meta proxy routes (host:port,...), for the proxy command")
+	fs.StringVar(&o.root, "root", "", "path of the meta proxy routes in ZooKeeper (default "+route.DefaultRoot+")")
 	fs.BoolVar(&o.json, "json", false, "print machine-readable JSON")
 	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "time limit of one command")
 	fs.BoolVar(&o.keepGoing, "keep-going", false, "script mode: run the remaining lines after a failure")
@@ -108,17 +117,21 @@ func Main(ctx context.Context, env Env) int {
 	if len(args) > 0 && args[0] == "help" {
 		return s.status(s.runArgs(args), "")
 	}
-	if o.metas == "" {
+	defer s.close()
+	switch {
+	case o.metas != "":
+		ac, err := admin.New(admin.Config{MetaServers: parseList(strings.ReplaceAll(o.metas, " ", "")), Timeout: o.timeout}, admin.WithLogger(env.Logger))
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "error: -m %q: %v\n", o.metas, err)
+			return ExitUsage
+		}
+		s.admin = ac
+	case len(args) > 0 && s.byName[args[0]] != nil && s.byName[args[0]].noMeta, len(args) == 0 && o.zk != "":
+		// Route management only: no meta servers needed.
+	default:
 		fmt.Fprintln(env.Stderr, "error: no meta servers: pass -m host:port[,host:port...]")
 		return ExitUsage
 	}
-	ac, err := admin.New(admin.Config{MetaServers: parseList(strings.ReplaceAll(o.metas, " ", "")), Timeout: o.timeout}, admin.WithLogger(env.Logger))
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "error: -m %q: %v\n", o.metas, err)
-		return ExitUsage
-	}
-	s.admin = ac
-	defer s.close()
 
 	switch {
 	case len(args) > 0:
@@ -230,8 +243,12 @@ func (s *session) runArgs(args []string) error {
 			return usagef("help: too many arguments (usage: help [command])")
 		}
 	}
-	if s.byName[args[0]] == nil {
+	c := s.byName[args[0]]
+	if c == nil {
 		return usagef("unknown command %q, try 'help'", args[0])
+	}
+	if s.admin == nil && !c.noMeta {
+		return usagef("%s: no meta servers: pass -m host:port[,host:port...]", c.name)
 	}
 	err := s.app.RunCommand(args)
 	var ue *usageError
@@ -293,7 +310,11 @@ func (s *session) runScript(r io.Reader) int {
 func (s *session) runShell() int {
 	s.out = s.app
 	s.app.OnShell(func(a *grumble.App) error {
-		fmt.Fprintf(a, "admincli: meta servers %s; 'help' lists commands, 'exit' quits\n", strings.Join(s.admin.MetaServers(), ","))
+		metas := "none (only proxy commands)"
+		if s.admin != nil {
+			metas = strings.Join(s.admin.MetaServers(), ",")
+		}
+		fmt.Fprintf(a, "admincli: meta servers %s; 'help' lists commands, 'exit' quits\n", metas)
 		return nil
 	})
 	s.app.SetInterruptHandler(func(a *grumble.App, count int) {
@@ -384,6 +405,9 @@ func (s *session) completer(c *command) func(prefix string, args []string) []str
 
 // tableNames lists available tables starting with prefix.
 func (s *session) tableNames(prefix string) []string {
+	if s.admin == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, min(s.opts.timeout, 3*time.Second))
 	defer cancel()
 	apps, err := s.admin.ListApps(ctx, protocol.AppAvailable)
@@ -438,4 +462,14 @@ func (s *session) printCommandHelp(w io.Writer, c *command) {
 			fmt.Fprintf(w, "  %-26s %s\n", name, f.help)
 		}
 	}
+}
+
+// openRoutes opens the meta proxy routing table at root on the ZooKeeper
+// ensemble zk (or through Env.OpenRoutes).
+func (s *session) openRoutes(ctx context.Context, zk []string, root string) (*route.Registry, error) {
+	if s.env.OpenRoutes != nil {
+		return s.env.OpenRoutes(ctx, zk, root)
+	}
+	return route.Open(ctx, route.OpenOptions{Servers: zk, Root: root, Logger: s.logger,
+		ConnectTimeout: min(s.opts.timeout, 10*time.Second)})
 }

@@ -95,5 +95,6 @@ func allCommands() []*command {
 		},
 	}
 	cmds = append(cmds, dupCommands()...)
-	return append(cmds, dataCommands()...)
+	cmds = append(cmds, dataCommands()...)
+	return append(cmds, proxyCommands()...)
 }

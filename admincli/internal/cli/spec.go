@@ -46,6 +46,9 @@ type command struct {
 	flags []flagSpec
 	args  []argSpec
 	run   func(ctx context.Context, s *session, in *input) error
+	// noMeta: the command does not talk to the meta servers, so it runs
+	// without -m.
+	noMeta bool
 }
 
 // usage renders the one-line synopsis, e.g.

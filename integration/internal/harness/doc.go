@@ -2,6 +2,7 @@
 // tests. It builds the daemon, admincli and onebox binaries once per test
 // binary (Binaries) and starts whole clusters through the onebox library
 // (Start), so process management lives in one place, tools/onebox.
+// StartProxy runs a metaproxy process in front of them.
 //
 // Beside process control it offers what the end-to-end tests measure with:
 // a steady client-go write load (StartLoad) that records every

@@ -26,6 +26,10 @@ func (s *Server) serve(ctx context.Context, o op, h *protocol.RequestHeader, fn 
 		s.metrics.rejected(nil, h.Gpid.AppID, o, err)
 		return err
 	}
+	if err := denied(e, o); err != nil {
+		s.metrics.rejected(e.metrics, e.gpid.AppID, o, err)
+		return err
+	}
 	if h.TimeoutMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.TimeoutMs)*time.Millisecond)

@@ -32,6 +32,15 @@
 //     BatchSet check every key and answer a failing key with its own code
 //     while the others proceed.
 //
+// A table env replica.deny_client_request (EnvDenyClientRequest, set for
+// hot migration) is checked right after the lookup: timeout*read|write|all
+// drops matching requests without any response (rpc.ErrNoResponse; the
+// client times out), reconfig*read|write|all answers CodeInvalidState so
+// the client re-resolves the table. Scans and batch reads are reads;
+// incr, check-and-set/mutate and batch writes are writes. Denied requests
+// count as rejected_requests (code ERR_TIMEOUT or ERR_INVALID_STATE), not
+// in the per-op QPS, so a drained source shows zero QPS.
+//
 // Reads then go through Replica.Engine (which refuses unless the replica is
 // a primary holding a valid lease), writes through Replica.Write; their
 // errors are returned as they are.
