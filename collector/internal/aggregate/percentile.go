@@ -45,9 +45,8 @@ func (b buckets) addDelta(cur, prev []scrape.Bucket) {
 			lastPrev = prev[i].Count
 		}
 		lastCur = cur[i].Count
-		if d > 0 {
-			b[cur[i].UpperBound] += d
-		}
+		b[cur[i].UpperBound] += max(d, 0) // empty buckets keep their bound
+
 	}
 }
 
