@@ -45,7 +45,7 @@ type CollectorConfig struct {
 	MetaServers           []string          `toml:"meta_servers" comment:"Meta servers of the cluster (RPC host:port list)."`
 	HTTPAddress           string            `toml:"http_address" comment:"Address of the collector's HTTP endpoint: dashboard, /api/, /metrics (port 0 picks a free one)."`
 	ScrapeInterval        config.Duration   `toml:"scrape_interval" comment:"Time between two scrape rounds (discovery plus a scrape of every node)."`
-	ScrapeTimeout         config.Duration   `toml:"scrape_timeout" comment:"Deadline of the discovery and of each node's scrape; must not exceed scrape_interval."`
+	ScrapeTimeout         config.Duration   `toml:"scrape_timeout" comment:"Deadline of the discovery and of each node's scrape; at most scrape_interval; 0 means three quarters of scrape_interval."`
 	SlowScrapeThreshold   config.Duration   `toml:"slow_scrape_threshold" comment:"A node whose scrape takes this long or longer is reported slow."`
 	MetaHTTPPortOffset    int               `toml:"meta_http_port_offset" comment:"A meta server's HTTP port is its RPC port plus this offset (unless http_addresses names it)."`
 	ReplicaHTTPPortOffset int               `toml:"replica_http_port_offset" comment:"A replica server's HTTP port is its RPC port plus this offset (unless http_addresses names it)."`
@@ -79,7 +79,6 @@ func DefaultConfig() Config {
 			MetaServers:           []string{"127.0.0.1:34601"},
 			HTTPAddress:           DefaultHTTPAddress,
 			ScrapeInterval:        config.Duration(5 * time.Second),
-			ScrapeTimeout:         config.Duration(3 * time.Second),
 			SlowScrapeThreshold:   config.Duration(time.Second),
 			MetaHTTPPortOffset:    DefaultMetaHTTPPortOffset,
 			ReplicaHTTPPortOffset: DefaultReplicaHTTPPortOffset,
@@ -93,6 +92,14 @@ func DefaultConfig() Config {
 		},
 		Logging: logging.DefaultConfig(),
 	}
+}
+
+// scrapeTimeout is the effective scrape timeout.
+func (c *CollectorConfig) scrapeTimeout() time.Duration {
+	if c.ScrapeTimeout > 0 {
+		return c.ScrapeTimeout.Std()
+	}
+	return c.ScrapeInterval.Std() * 3 / 4
 }
 
 func (h HotspotConfig) detector() hotspot.Config {
@@ -119,8 +126,8 @@ func (c *Config) Validate() error {
 	if cc.ScrapeInterval < config.Duration(100*time.Millisecond) {
 		return fmt.Errorf("collector.scrape_interval %v: want at least 100ms", cc.ScrapeInterval)
 	}
-	if cc.ScrapeTimeout <= 0 || cc.ScrapeTimeout > cc.ScrapeInterval {
-		return fmt.Errorf("collector.scrape_timeout %v: want 0 < timeout <= scrape_interval (%v)", cc.ScrapeTimeout, cc.ScrapeInterval)
+	if cc.ScrapeTimeout < 0 || cc.ScrapeTimeout > cc.ScrapeInterval {
+		return fmt.Errorf("collector.scrape_timeout %v: want 0 <= timeout <= scrape_interval (%v)", cc.ScrapeTimeout, cc.ScrapeInterval)
 	}
 	if cc.SlowScrapeThreshold <= 0 {
 		return fmt.Errorf("collector.slow_scrape_threshold %v must be positive", cc.SlowScrapeThreshold)

@@ -50,6 +50,7 @@ func TestValidate(t *testing.T) {
 		{"http", func(c *Config) { c.Collector.HTTPAddress = "x" }, "http_address"},
 		{"interval", func(c *Config) { c.Collector.ScrapeInterval = 0 }, "scrape_interval"},
 		{"timeout", func(c *Config) { c.Collector.ScrapeTimeout = c.Collector.ScrapeInterval + 1 }, "scrape_timeout"},
+		{"negative timeout", func(c *Config) { c.Collector.ScrapeTimeout = -1 }, "scrape_timeout"},
 		{"slow", func(c *Config) { c.Collector.SlowScrapeThreshold = 0 }, "slow_scrape_threshold"},
 		{"offset", func(c *Config) { c.Collector.ReplicaHTTPPortOffset = 70000 }, "replica_http_port_offset"},
 		{"http map", func(c *Config) { c.Collector.HTTPAddresses = map[string]string{"a:1": "bad"} }, "http_addresses"},

@@ -63,7 +63,7 @@ func Start(cfg Config) (_ *Server, err error) {
 	}
 
 	ac, err := admin.New(admin.Config{
-		MetaServers: cc.MetaServers, Timeout: cc.ScrapeTimeout.Std(), AttemptTimeout: cc.ScrapeTimeout.Std(),
+		MetaServers: cc.MetaServers, Timeout: cc.scrapeTimeout(), AttemptTimeout: cc.scrapeTimeout(),
 	}, admin.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("collector: %w", err)
@@ -83,7 +83,7 @@ func Start(cfg Config) (_ *Server, err error) {
 		},
 		Scraper:       scrape.NewScraper(nil),
 		Interval:      cc.ScrapeInterval.Std(),
-		ScrapeTimeout: cc.ScrapeTimeout.Std(),
+		ScrapeTimeout: cc.scrapeTimeout(),
 		SlowScrape:    cc.SlowScrapeThreshold.Std(),
 		Hotspot:       cfg.Hotspot.detector(),
 		HistoryPoints: cc.HistoryPoints,
