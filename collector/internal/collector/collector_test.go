@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -327,6 +329,22 @@ func TestAddresses(t *testing.T) {
 	for _, bad := range []string{"nohost", "h:x", "h:65500"} {
 		if _, err := a.HTTPFor(bad, aggregate.RoleMeta); err == nil {
 			t.Errorf("HTTPFor(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestDocsListExportedMetrics checks docs/observability.md names every
+// metric the exporter and the probe export.
+func TestDocsListExportedMetrics(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "observability.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := append(ExportedNames(), "pegasus_probe_requests_total", "pegasus_probe_failures_total",
+		"pegasus_probe_success_ratio", "pegasus_probe_latency_seconds", "pegasus_probe_rounds_total")
+	for _, n := range names {
+		if !strings.Contains(string(b), "`"+n+"`") {
+			t.Errorf("docs/observability.md does not list `%s`", n)
 		}
 	}
 }
