@@ -31,19 +31,19 @@ type ClusterPage struct {
 
 // TableSummary is one row of the dashboard's table list.
 type TableSummary struct {
-	Name           string  `json:"name"`
-	AppID          int32   `json:"app_id"`
-	Partitions     int32   `json:"partitions"`
-	Healthy        int32   `json:"healthy"`
-	WriteUnhealthy int32   `json:"write_unhealthy"`
-	ReadUnhealthy  int32   `json:"read_unhealthy"`
-	ReadQPS        float64 `json:"read_qps"`
-	WriteQPS       float64 `json:"write_qps"`
-	ReadP99Ms      float64 `json:"read_p99_ms"`
-	WriteP99Ms     float64 `json:"write_p99_ms"`
-	HotPartitions  int     `json:"hot_partitions"`
-	DupShipped     float64 `json:"dup_shipped_total"`
-	DupPending     float64 `json:"dup_pending"`
+	Name           string   `json:"name"`
+	AppID          int32    `json:"app_id"`
+	Partitions     int32    `json:"partitions"`
+	Healthy        int32    `json:"healthy"`
+	WriteUnhealthy int32    `json:"write_unhealthy"`
+	ReadUnhealthy  int32    `json:"read_unhealthy"`
+	ReadQPS        float64  `json:"read_qps"`
+	WriteQPS       float64  `json:"write_qps"`
+	ReadP99Ms      *float64 `json:"read_p99_ms"`  // null without reads in the interval
+	WriteP99Ms     *float64 `json:"write_p99_ms"` // null without writes in the interval
+	HotPartitions  int      `json:"hot_partitions"`
+	DupShipped     float64  `json:"dup_shipped_total"`
+	DupPending     float64  `json:"dup_pending"`
 }
 
 // Hotspot is one hot partition.
@@ -82,7 +82,7 @@ func (c *Collector) ClusterPage() (ClusterPage, bool) {
 			Name: t.Name, AppID: t.AppID, Partitions: t.PartitionCount, Healthy: t.Health.Healthy,
 			WriteUnhealthy: t.Health.WriteUnhealthy, ReadUnhealthy: t.Health.ReadUnhealthy,
 			ReadQPS: t.ReadQPS, WriteQPS: t.WriteQPS,
-			ReadP99Ms: t.ReadLatency.P99 * 1000, WriteP99Ms: t.WriteLatency.P99 * 1000,
+			ReadP99Ms: ms(t.ReadLatency), WriteP99Ms: ms(t.WriteLatency),
 			HotPartitions: st.HotCount(t.Name), DupShipped: t.Dup.ShippedTotal, DupPending: t.Dup.Pending,
 		})
 		for _, sc := range st.Hot[t.Name] {
@@ -132,4 +132,13 @@ func (c *Collector) RegisterAPI(h *httpserver.Server) error {
 		}
 		return s, nil
 	})
+}
+
+// ms returns p's p99 in milliseconds, nil when p has no observation.
+func ms(p aggregate.Percentiles) *float64 {
+	if !p.Valid() {
+		return nil
+	}
+	v := p.P99 * 1000
+	return &v
 }
