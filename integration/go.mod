@@ -3,9 +3,12 @@ module github.com/pegasus-go/pegasus/integration
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.14.2
 	github.com/pegasus-go/pegasus/client-go v0.0.0-00010101000000-000000000000
 	github.com/pegasus-go/pegasus/shared v0.0.0-00010101000000-000000000000
 	github.com/pegasus-go/pegasus/tools v0.0.0-00010101000000-000000000000
+	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common v0.72.0
 )
 
 require (
@@ -18,6 +21,8 @@ require (
 	github.com/cenk/backoff v2.2.1+incompatible // indirect
 	github.com/cenkalti/backoff v2.2.1+incompatible // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.0.0-20250724212937-08a3db8b4327 // indirect
+	github.com/chromedp/sysutil v1.1.0 // indirect
 	github.com/cockroachdb/errors v1.11.3 // indirect
 	github.com/cockroachdb/fifo v0.0.0-20240606204812-0bbfbd93a7ce // indirect
 	github.com/cockroachdb/logtags v0.0.0-20230118201751-21c54148d20b // indirect
@@ -29,9 +34,13 @@ require (
 	github.com/facebookgo/clock v0.0.0-20150410010913-600d898af40a // indirect
 	github.com/fatih/color v1.18.0 // indirect
 	github.com/getsentry/sentry-go v0.27.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20250725192818-e39067aee2d2 // indirect
 	github.com/go-ping/ping v1.2.0 // indirect
 	github.com/go-task/slim-sprig/v3 v3.0.0 // indirect
 	github.com/go-zookeeper/zk v1.0.4 // indirect
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/gobwas/pool v0.2.1 // indirect
+	github.com/gobwas/ws v1.4.0 // indirect
 	github.com/godzie44/go-uring v0.0.0-20220926161041-69611e8b13d5 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/mock v1.6.0 // indirect
@@ -56,13 +65,12 @@ require (
 	github.com/miekg/dns v1.1.63 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/onsi/ginkgo/v2 v2.22.2 // indirect
+	github.com/pegasus-go/pegasus/collector v0.0.0-00010101000000-000000000000 // indirect
 	github.com/pegasus-go/pegasus/metaserver v0.0.0-00010101000000-000000000000 // indirect
 	github.com/pegasus-go/pegasus/replicaserver v0.0.0-00010101000000-000000000000 // indirect
 	github.com/philhofer/fwd v1.1.3-0.20240916144458-20a13a1f6b7c // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/prometheus/client_golang v1.23.2 // indirect
-	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.21.0 // indirect
 	github.com/quic-go/quic-go v0.49.0 // indirect
 	github.com/rogpeppe/go-internal v1.16.0 // indirect
@@ -92,6 +100,7 @@ require (
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
+	golang.org/x/time v0.5.0 // indirect
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
@@ -105,3 +114,5 @@ replace github.com/pegasus-go/pegasus/metaserver => ../metaserver
 replace github.com/pegasus-go/pegasus/replicaserver => ../replicaserver
 
 replace github.com/pegasus-go/pegasus/tools => ../tools
+
+replace github.com/pegasus-go/pegasus/collector => ../collector

@@ -60,6 +60,15 @@ func TestOneboxUserPath(t *testing.T) {
 		t.Fatalf("printed meta list %q, want %q", meta, want)
 	}
 
+	// The printed collector URL serves the dashboard.
+	cm := regexp.MustCompile(`collector:\s+(http://\S+/)`).FindStringSubmatch(out)
+	if cm == nil {
+		t.Fatalf("onebox start printed no collector URL:\n%s", out)
+	}
+	if body, err := httpBody(strings.TrimSuffix(strings.TrimPrefix(cm[1], "http://"), "/"), "/"); err != nil || !strings.Contains(string(body), "uPlot") {
+		t.Fatalf("collector dashboard at %s: %v", cm[1], err)
+	}
+
 	admincli := func(stdin string, args ...string) string {
 		t.Helper()
 		out, err := run(stdin, "admincli", append([]string{"-m", meta}, args...)...)
@@ -95,8 +104,8 @@ func TestOneboxUserPath(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &status); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	if len(status.Instances) != 4 {
-		t.Fatalf("status lists %d instances, want 4 (1 meta, 3 replicas): %+v", len(status.Instances), status.Instances)
+	if len(status.Instances) != 5 {
+		t.Fatalf("status lists %d instances, want 5 (1 meta, 3 replicas, 1 collector): %+v", len(status.Instances), status.Instances)
 	}
 	for _, in := range status.Instances {
 		if !in.Alive || in.PID <= 0 || in.State != onebox.ProcRunning {

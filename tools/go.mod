@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/pegasus-go/pegasus/client-go v0.0.0-00010101000000-000000000000
+	github.com/pegasus-go/pegasus/collector v0.0.0-00010101000000-000000000000
 	github.com/pegasus-go/pegasus/metaserver v0.0.0-00010101000000-000000000000
 	github.com/pegasus-go/pegasus/replicaserver v0.0.0-00010101000000-000000000000
 	github.com/pegasus-go/pegasus/shared v0.0.0-00010101000000-000000000000
@@ -91,6 +92,7 @@ require (
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
+	golang.org/x/time v0.5.0 // indirect
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
@@ -102,3 +104,5 @@ replace github.com/pegasus-go/pegasus/client-go => ../client-go
 replace github.com/pegasus-go/pegasus/metaserver => ../metaserver
 
 replace github.com/pegasus-go/pegasus/replicaserver => ../replicaserver
+
+replace github.com/pegasus-go/pegasus/collector => ../collector

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	collectorembed "github.com/pegasus-go/pegasus/collector/embed"
 	metaembed "github.com/pegasus-go/pegasus/metaserver/embed"
 	replicaembed "github.com/pegasus-go/pegasus/replicaserver/embed"
 	"github.com/pegasus-go/pegasus/shared/config"
@@ -93,6 +94,24 @@ func (p *plan) replicaConfig(o *Options, c *Cluster, in *Instance) error {
 	cfg.Pegasus.Clusters, cfg.DuplicationGroup = p.clusterSections()
 	cfg.Logging.Output = in.Log
 	if err := applySettings(&cfg, o.ReplicaSettings); err != nil {
+		return fmt.Errorf("onebox: configuration of %s: %w", in.Name, err)
+	}
+	return writeConfig(in.Config, &cfg)
+}
+
+// collectorConfig writes the configuration of cluster c's collector.
+func (p *plan) collectorConfig(o *Options, c *Cluster, in *Instance) error {
+	cfg := collectorembed.DefaultConfig()
+	cc := &cfg.Collector
+	cc.ClusterName = c.Name
+	cc.MetaServers = append([]string(nil), c.MetaServers...)
+	cc.HTTPAddress = in.HTTPAddress
+	cc.MetaHTTPPortOffset = metaHTTPOffset - metaRPCOffset
+	cc.ReplicaHTTPPortOffset = replicaHTTPOffset - replicaRPCOffset
+	cfg.Probe.PartitionCount = 4
+	cfg.Probe.ReplicaCount = min(len(c.Replicas), collectorembed.DefaultConfig().Probe.ReplicaCount)
+	cfg.Logging.Output = in.Log
+	if err := applySettings(&cfg, o.CollectorSettings); err != nil {
 		return fmt.Errorf("onebox: configuration of %s: %w", in.Name, err)
 	}
 	return writeConfig(in.Config, &cfg)

@@ -89,6 +89,9 @@ func Start(ctx context.Context, o Options) (*State, error) {
 	if binDir, err = filepath.Abs(binDir); err != nil {
 		return nil, fmt.Errorf("onebox: %w", err)
 	}
+	if _, err := os.Stat(filepath.Join(binDir, CollectorBinary)); o.Collector && err != nil {
+		return nil, fmt.Errorf("%w: no %s binary in %s (run `make build`)", ErrNoBinaries, CollectorBinary, binDir)
+	}
 	ports := Ports(o)
 	if err := CheckPorts(ports); err != nil {
 		return nil, fmt.Errorf("onebox: %w", err)
@@ -127,14 +130,16 @@ func Start(ctx context.Context, o Options) (*State, error) {
 			err = p.metaConfig(&o, c, in)
 		case RoleReplica:
 			err = p.replicaConfig(&o, c, in)
+		case RoleCollector:
+			err = p.collectorConfig(&o, c, in)
 		}
 		if err != nil {
 			return fail(err)
 		}
 	}
 	// Meta servers first, each cluster's leader elected, then the
-	// replica servers, which beacon to them.
-	for _, role := range []string{RoleMeta, RoleReplica} {
+	// replica servers, which beacon to them, then the collectors.
+	for _, role := range []string{RoleMeta, RoleReplica, RoleCollector} {
 		var started []*Instance
 		for i := range st.Instances {
 			in := &st.Instances[i]
@@ -152,10 +157,13 @@ func Start(ctx context.Context, o Options) (*State, error) {
 			started = append(started, in)
 		}
 		var err error
-		if role == RoleMeta {
+		switch role {
+		case RoleMeta:
 			err = waitMetas(ctx, st, started)
-		} else {
+		case RoleReplica:
 			err = waitReplicas(ctx, st)
+		case RoleCollector:
+			err = waitHealthy(ctx, started)
 		}
 		if err != nil {
 			return fail(err)
@@ -246,6 +254,19 @@ func newState(o *Options, dir, binDir string, ports []Port) (*State, *plan) {
 				}
 				st.Instances = append(st.Instances, in)
 			}
+		}
+		if o.Collector {
+			name := instanceName(c, RoleCollector, 0)
+			idir := filepath.Join(dir, filepath.FromSlash(name))
+			cfg := filepath.Join(idir, "config.toml")
+			in := Instance{
+				Name: name, Role: RoleCollector, Cluster: cl.Name, HTTPAddress: addr[name]["http"],
+				Dir: idir, Config: cfg, Log: filepath.Join(idir, CollectorBinary+".log"),
+				Output: filepath.Join(idir, "output.log"),
+				Binary: filepath.Join(binDir, CollectorBinary), Args: []string{"-c", cfg},
+			}
+			cl.Collector = "http://" + in.HTTPAddress + "/"
+			st.Instances = append(st.Instances, in)
 		}
 		st.Clusters = append(st.Clusters, cl)
 	}
@@ -373,12 +394,27 @@ func waitMetas(ctx context.Context, st *State, metas []*Instance) error {
 	return nil
 }
 
+// waitHealthy waits until every instance of ins answers /healthz.
+func waitHealthy(ctx context.Context, ins []*Instance) error {
+	return poll(ctx, "the collectors", func(ctx context.Context) (bool, string, error) {
+		if err := checkAlive(ins); err != nil {
+			return false, "", err
+		}
+		for _, in := range ins {
+			if !healthy(ctx, in.HTTPAddress) {
+				return false, in.Name + " does not answer " + in.HTTPAddress + "/healthz", nil
+			}
+		}
+		return true, "", nil
+	})
+}
+
 // waitReplicas waits until every replica server of every cluster is alive
 // in its cluster's node list.
 func waitReplicas(ctx context.Context, st *State) error {
 	var all []*Instance
 	for i := range st.Instances {
-		if st.Instances[i].Role != RoleZooKeeper {
+		if r := st.Instances[i].Role; r == RoleMeta || r == RoleReplica {
 			all = append(all, &st.Instances[i])
 		}
 	}
@@ -459,7 +495,7 @@ func Stop(ctx context.Context, o Options) error {
 // stopAll stops every instance of st by role and saves the state.
 func stopAll(ctx context.Context, st *State, timeout time.Duration) error {
 	var errs []error
-	for _, role := range []string{RoleReplica, RoleMeta, RoleZooKeeper} {
+	for _, role := range []string{RoleCollector, RoleReplica, RoleMeta, RoleZooKeeper} {
 		var ins []*Instance
 		for i := range st.Instances {
 			if st.Instances[i].Role == role {

@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	collectorembed "github.com/pegasus-go/pegasus/collector/embed"
 	metaembed "github.com/pegasus-go/pegasus/metaserver/embed"
 	replicaembed "github.com/pegasus-go/pegasus/replicaserver/embed"
 	"github.com/pegasus-go/pegasus/shared/config"
@@ -114,6 +117,56 @@ func TestStartRefusals(t *testing.T) {
 			t.Fatalf("sameLayout filled %+v, %v", o, err)
 		}
 	})
+}
+
+// TestCollectorInstance checks the collector's place in the state and the
+// configuration onebox writes for it: the collector daemon's own loader
+// accepts it and derives every node's HTTP address from its RPC address.
+func TestCollectorInstance(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Metas: 1, Replicas: 2, Clusters: 1, BasePort: 30001, Collector: true, CollectorSettings: []string{"collector.scrape_interval=1s"}}
+	st, p := newState(&o, dir, "bin", Ports(o))
+	in, err := st.Instance("onebox/collector1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Role != RoleCollector || in.HTTPAddress != "127.0.0.1:30041" || in.RPCAddress != "" || st.Clusters[0].Collector != "http://127.0.0.1:30041/" {
+		t.Fatalf("collector instance %+v, cluster %+v", in, st.Clusters[0])
+	}
+	if err := os.MkdirAll(in.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.collectorConfig(&o, &st.Clusters[0], in); err != nil {
+		t.Fatal(err)
+	}
+	cfg := collectorembed.DefaultConfig()
+	if _, err := config.Load([]string{"-c", in.Config}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Collector
+	if c.ClusterName != "onebox" || c.MetaServers[0] != "127.0.0.1:30001" || c.ScrapeInterval.Std() != time.Second ||
+		cfg.Probe.ReplicaCount != 2 {
+		t.Errorf("collector config %+v probe %+v", c, cfg.Probe)
+	}
+	for _, node := range st.Instances {
+		if node.Role != RoleMeta && node.Role != RoleReplica {
+			continue
+		}
+		off := c.ReplicaHTTPPortOffset
+		if node.Role == RoleMeta {
+			off = c.MetaHTTPPortOffset
+		}
+		_, rpcPort, _ := net.SplitHostPort(node.RPCAddress)
+		_, httpPort, _ := net.SplitHostPort(node.HTTPAddress)
+		if r, _ := strconv.Atoi(rpcPort); strconv.Itoa(r+off) != httpPort {
+			t.Errorf("%s: RPC %s + offset %d != HTTP %s", node.Name, node.RPCAddress, off, node.HTTPAddress)
+		}
+	}
+	bad := o
+	bad.CollectorSettings = []string{"collector.nosuch=1"}
+	if err := p.collectorConfig(&bad, &st.Clusters[0], in); err == nil {
+		t.Error("an unknown collector setting was accepted")
+	}
 }
 
 func TestStopWithoutOnebox(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ const (
 	metaHTTPOffset    = 50  // its HTTP endpoint: base+50+i
 	replicaRPCOffset  = 200 // replica j: base+200+j
 	replicaHTTPOffset = 250 // its HTTP endpoint: base+250+j
+	collectorOffset   = 40  // the cluster's collector (HTTP only): base+40
 	zookeeperOffset   = 90  // the shared ZooKeeper (--zk): first base+90
 	maxPortSpan       = 4*1000 + 100 + replicaHTTPOffset + MaxReplicas
 )
@@ -67,6 +69,11 @@ type Options struct {
 	// applied to every meta / replica server configuration over what
 	// onebox generates (e.g. "meta_server.lease=4s").
 	MetaSettings, ReplicaSettings []string
+	// Collector starts a collector per cluster (HTTP only: dashboard,
+	// /api/, /metrics); CollectorSettings are "section.key=value" settings
+	// over its generated configuration (e.g. "collector.scrape_interval=1s").
+	Collector         bool
+	CollectorSettings []string
 	// StartTimeout bounds Start and StartInstance (default 90s);
 	// StopTimeout is how long Stop waits after SIGTERM before it sends
 	// SIGKILL (default 20s).
@@ -121,7 +128,7 @@ func (o *Options) validate() error {
 	if o.BasePort < 1024 || o.BasePort+maxPortSpan > 65535 {
 		errs = append(errs, fmt.Errorf("base port %d: want 1024..%d", o.BasePort, 65535-maxPortSpan))
 	}
-	for _, s := range append(append([]string(nil), o.MetaSettings...), o.ReplicaSettings...) {
+	for _, s := range slices.Concat(o.MetaSettings, o.ReplicaSettings, o.CollectorSettings) {
 		if k, _, ok := strings.Cut(s, "="); !ok || !strings.Contains(k, ".") || strings.HasPrefix(k, "-") {
 			errs = append(errs, fmt.Errorf("setting %q: want section.key=value", s))
 		}
@@ -156,7 +163,8 @@ func (p Port) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(
 // for cluster c with first port B = ClusterBasePort(BasePort, c), meta i
 // (1-based) listens on B+i-1 (RPC) and B+49+i (HTTP), replica j on
 // B+199+j (RPC) and B+249+j (HTTP); with ZooKeeper its client port is
-// BasePort+90. Zero fields of o take their defaults.
+// BasePort+90; with Collector, the cluster's collector serves HTTP on
+// B+40. Zero fields of o take their defaults.
 func Ports(o Options) []Port {
 	o.setDefaults()
 	var out []Port
@@ -172,6 +180,9 @@ func Ports(o Options) []Port {
 		for j := range o.Replicas {
 			name := instanceName(c, roleReplica, j)
 			out = append(out, Port{name, "rpc", b + replicaRPCOffset + j}, Port{name, "http", b + replicaHTTPOffset + j})
+		}
+		if o.Collector {
+			out = append(out, Port{instanceName(c, RoleCollector, 0), "http", b + collectorOffset})
 		}
 	}
 	return out
@@ -197,8 +208,9 @@ func CheckPorts(ports []Port) error {
 
 // Binary names onebox starts.
 const (
-	MetaBinary    = "metaserver"
-	ReplicaBinary = "replicaserver"
+	MetaBinary      = "metaserver"
+	CollectorBinary = "collector"
+	ReplicaBinary   = "replicaserver"
 )
 
 // ErrNoBinaries means the daemon binaries were not found.

@@ -39,8 +39,18 @@ func TestPortsLayout(t *testing.T) {
 
 // TestPortsNeverCollide checks the largest layout: every port distinct and
 // inside the valid range for the largest allowed base port.
+func TestCollectorPorts(t *testing.T) {
+	got := map[string]int{}
+	for _, p := range Ports(Options{Clusters: 2, Collector: true}) {
+		got[p.Instance+" "+p.Use] = p.Port
+	}
+	if got["onebox/collector1 http"] != 34641 || got["onebox2/collector1 http"] != 34741 || len(got) != 2*(2+2*3+1) {
+		t.Errorf("ports with collectors: %v", got)
+	}
+}
+
 func TestPortsNeverCollide(t *testing.T) {
-	o := Options{Metas: MaxMetas, Replicas: MaxReplicas, Clusters: MaxClusters, ZooKeeper: true, BasePort: 65535 - maxPortSpan}
+	o := Options{Metas: MaxMetas, Replicas: MaxReplicas, Clusters: MaxClusters, ZooKeeper: true, Collector: true, BasePort: 65535 - maxPortSpan}
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ const (
 	RoleMeta      = "meta"
 	RoleReplica   = "replica"
 	RoleZooKeeper = "zookeeper"
+	RoleCollector = "collector"
 
 	roleMeta    = RoleMeta
 	roleReplica = RoleReplica
@@ -57,6 +58,9 @@ type Cluster struct {
 	ID          int      `json:"id"`
 	MetaServers []string `json:"meta_servers"`
 	Replicas    []string `json:"replica_servers"`
+	// Collector is the URL of the cluster's collector dashboard ("" when
+	// started without collectors).
+	Collector string `json:"collector,omitempty"`
 }
 
 // Instance is one process of a onebox.

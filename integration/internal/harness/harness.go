@@ -21,11 +21,12 @@ import (
 
 // Commands the harness builds, by binary name.
 var commands = map[string]string{
-	onebox.MetaBinary:    "github.com/pegasus-go/pegasus/metaserver/cmd/metaserver",
-	onebox.ReplicaBinary: "github.com/pegasus-go/pegasus/replicaserver/cmd/replicaserver",
-	"admincli":           "github.com/pegasus-go/pegasus/admincli/cmd/admincli",
-	ProxyBinary:          "github.com/pegasus-go/pegasus/metaproxy/cmd/metaproxy",
-	"onebox":             "github.com/pegasus-go/pegasus/tools/cmd/onebox",
+	onebox.MetaBinary:      "github.com/pegasus-go/pegasus/metaserver/cmd/metaserver",
+	onebox.ReplicaBinary:   "github.com/pegasus-go/pegasus/replicaserver/cmd/replicaserver",
+	"admincli":             "github.com/pegasus-go/pegasus/admincli/cmd/admincli",
+	ProxyBinary:            "github.com/pegasus-go/pegasus/metaproxy/cmd/metaproxy",
+	onebox.CollectorBinary: "github.com/pegasus-go/pegasus/collector/cmd/collector",
+	"onebox":               "github.com/pegasus-go/pegasus/tools/cmd/onebox",
 }
 
 var build struct {
@@ -59,7 +60,7 @@ func SkipExternal(t testing.TB) {
 	}
 }
 
-// Binaries builds metaserver, replicaserver, metaproxy, admincli and onebox into a
+// Binaries builds metaserver, replicaserver, metaproxy, collector, admincli and onebox into a
 // temporary directory, once per test binary (with -race when the test
 // binary has it), and returns the directory.
 func Binaries(t testing.TB) string {

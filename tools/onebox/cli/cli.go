@@ -29,7 +29,7 @@ const (
 const usage = `usage: onebox <command> [flags]
 
 commands:
-  start            start a onebox (meta servers, replica servers, ZooKeeper with --zk)
+  start            start a onebox (meta servers, replica servers, a collector per cluster, ZooKeeper with --zk)
   status [--json]  every process with its role, cluster, addresses, pid and state
   stop             SIGTERM every process, SIGKILL what is left after --timeout
   clean            stop, then remove the onebox directory
@@ -73,6 +73,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&o.BinDir, "bin-dir", "", "directory holding metaserver and replicaserver (default: next to onebox, else ./bin)")
 		fs.StringArrayVar(&o.MetaSettings, "meta-set", nil, "section.key=value applied to every meta server's configuration (repeatable)")
 		fs.StringArrayVar(&o.ReplicaSettings, "replica-set", nil, "section.key=value applied to every replica server's configuration (repeatable)")
+		fs.BoolVar(&o.Collector, "collector", true, "start a collector (dashboard and Prometheus metrics) per cluster")
+		fs.StringArrayVar(&o.CollectorSettings, "collector-set", nil, "section.key=value applied to every collector's configuration (repeatable)")
 		fs.DurationVar(&o.StartTimeout, "start-timeout", onebox.DefaultStartTimeout, "how long start waits for the cluster to be up")
 	case "status":
 		fs.BoolVar(&jsonOut, "json", false, "print JSON")
@@ -197,6 +199,9 @@ func printStarted(w io.Writer, st *onebox.State) {
 				fmt.Fprintf(w, "  status page:     http://%s/meta/cluster\n", in.HTTPAddress)
 				break
 			}
+		}
+		if c.Collector != "" {
+			fmt.Fprintf(w, "  collector:       %s\n", c.Collector)
 		}
 		fmt.Fprintf(w, "  connect:         %s\n", AdmincliCommand(st, c))
 	}
