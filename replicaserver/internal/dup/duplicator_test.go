@@ -325,7 +325,9 @@ func TestFailSkipSkipsAfterBoundedAttempts(t *testing.T) {
 		l.append(set(t, key(i), "s", "v"))
 	}
 	r := newFakeRemote(t, 1)
-	r.fail = func(int32, []protocol.DuplicateEntry) error { return protocol.Errorf(protocol.CodeTimeout, "remote down") }
+	r.fail = func(int32, []protocol.DuplicateEntry) error {
+		return protocol.Errorf(protocol.CodeTimeout, "remote down")
+	}
 	d := newTestDuplicator(t, l, r, func(o *Options) {
 		o.FailMode = protocol.DupFailSkip
 		o.SkipAttempts = 3
@@ -366,7 +368,9 @@ func TestFailModeSwitchesLive(t *testing.T) {
 	l := newTestLog(t)
 	l.append(set(t, "a", "s", "v"))
 	r := newFakeRemote(t, 1)
-	r.fail = func(int32, []protocol.DuplicateEntry) error { return protocol.Errorf(protocol.CodeTimeout, "remote down") }
+	r.fail = func(int32, []protocol.DuplicateEntry) error {
+		return protocol.Errorf(protocol.CodeTimeout, "remote down")
+	}
 	var d *Duplicator
 	waits := 0
 	d = newTestDuplicator(t, l, r, func(o *Options) {
