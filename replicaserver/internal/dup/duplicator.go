@@ -142,8 +142,9 @@ type Duplicator struct {
 
 	// Loop state, owned by the goroutine running Run.
 	reader LogReader
+	ballot protocol.Ballot // the replica's ballot when reader was opened
 	next   protocol.Decree // the next decree to read
-	held   *readMutation   // read, but did not fit the previous batch
+	held   *readMutation   // read, but not committed yet or did not fit the previous batch
 
 	mu struct {
 		sync.Mutex
@@ -230,7 +231,7 @@ type Progress struct {
 
 // Progress returns the current progress. Safe for concurrent use.
 func (d *Duplicator) Progress() Progress {
-	committed := d.opts.Log.LastCommitted()
+	_, committed, _ := d.opts.Log.CommitPoint()
 	d.mu.Lock()
 	p := Progress{Confirmed: d.mu.confirmed, LastCommitted: committed, Skipped: d.mu.skipped,
 		ShippedOps: d.mu.shippedOps, FailedOps: d.mu.failedOps, LastError: d.mu.lastErr, FailMode: d.FailMode()}
@@ -385,17 +386,34 @@ func (d *Duplicator) step(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// errNotPrimary: the replica is not primary (any more); the server stops
+// the duplicator at its next sync.
+var errNotPrimary = errors.New("the replica is not primary")
+
 // readBatch reads the next batch: committed mutations from d.next on, as
 // many as fit in BatchBytes (at least one that has entries; with
 // BatchBytes 0 exactly one that has entries). Mutations without entries
 // always join the batch. It returns nil when nothing new is committed.
+//
+// The reader yields mutations whether committed or not; only those up to
+// the commit point read at the start join the batch (the first one above
+// it is held). A mutation at or below the commit point is final. When the
+// ballot changed since the reader was opened, reading starts over at the
+// confirmed decree, so nothing read before a change of primary is used.
 func (d *Duplicator) readBatch() ([]*readMutation, error) {
+	ballot, committed, primary := d.opts.Log.CommitPoint()
+	if !primary {
+		return nil, errNotPrimary
+	}
+	if d.reader != nil && ballot != d.ballot {
+		d.closeReader()
+	}
 	if d.reader == nil {
 		r, err := d.opts.Log.NewLogReader(d.next)
 		if err != nil {
 			return nil, fmt.Errorf("open the log at decree %d: %w", d.next, err)
 		}
-		d.reader = r
+		d.reader, d.ballot = r, ballot
 	}
 	var batch []*readMutation
 	bytes, hasEntries := 0, false
@@ -420,6 +438,10 @@ func (d *Duplicator) readBatch() ([]*readMutation, error) {
 				return nil, err
 			}
 			d.next = m.Decree + 1
+		}
+		if rm.m.Decree > committed {
+			d.held = rm
+			break
 		}
 		if len(rm.entries) > 0 && hasEntries && (d.opts.BatchBytes == 0 || bytes+rm.bytes > d.opts.BatchBytes) {
 			d.held = rm

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -544,5 +545,85 @@ func TestOptionsValidation(t *testing.T) {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// commitLog is a Log whose commit point, ballot and role the test sets,
+// as the replica's core would.
+type commitLog struct {
+	PlogLog
+	mu        sync.Mutex
+	ballot    protocol.Ballot
+	committed protocol.Decree
+	primary   bool
+}
+
+func (c *commitLog) CommitPoint() (protocol.Ballot, protocol.Decree, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ballot, c.committed, c.primary
+}
+
+func (c *commitLog) set(b protocol.Ballot, committed protocol.Decree, primary bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ballot, c.committed, c.primary = b, committed, primary
+}
+
+func TestCommitPointBoundsWhatShips(t *testing.T) {
+	l := newTestLog(t)
+	// The log's own evidence would commit everything; the core's commit
+	// point says otherwise.
+	for i := range 5 {
+		l.append(set(t, key(i), "s", "v"))
+	}
+	cl := &commitLog{PlogLog: PlogLog{L: l.l}}
+	cl.set(1, 2, true)
+	r := newFakeRemote(t, 2)
+	d := newTestDuplicator(t, l, r, func(o *Options) { o.Log = cl })
+	drain(t, d)
+	if d.Confirmed() != 2 || len(r.snapshot()) != 2 {
+		t.Fatalf("confirmed %d, remote %v", d.Confirmed(), r.snapshot())
+	}
+	// The last write ships as soon as the core commits it, with no later
+	// record.
+	cl.set(1, 5, true)
+	drain(t, d)
+	if d.Confirmed() != 5 || len(r.snapshot()) != 5 {
+		t.Fatalf("confirmed %d, remote %v", d.Confirmed(), r.snapshot())
+	}
+
+	// Not primary: nothing is read.
+	l.append(set(t, "x", "s", "v"))
+	cl.set(1, 6, false)
+	if _, err := d.step(context.Background()); !errors.Is(err, errNotPrimary) {
+		t.Fatalf("step on a non-primary: %v", err)
+	}
+	d.closeReader()
+}
+
+func TestBallotChangeReadsAgain(t *testing.T) {
+	l := newTestLog(t)
+	for i := range 4 {
+		l.append(set(t, key(i), "s", "old"))
+	}
+	cl := &commitLog{PlogLog: PlogLog{L: l.l}}
+	cl.set(1, 2, true)
+	r := newFakeRemote(t, 1)
+	d := newTestDuplicator(t, l, r, func(o *Options) { o.Log = cl })
+	if _, err := d.step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Decrees 3 and 4 were read (3 is held) under ballot 1. A new ballot
+	// re-appends decree 3 with other content and drops 4.
+	re := &protocol.Mutation{Ballot: 2, Decree: 3, LastCommitted: 3, TimestampUs: 3, Updates: []protocol.Update{set(t, key(2), "s", "new")}}
+	if err := l.l.Append([]*protocol.Mutation{re}); err != nil {
+		t.Fatal(err)
+	}
+	cl.set(2, 3, true)
+	drain(t, d)
+	got := r.snapshot()
+	if d.Confirmed() != 3 || got[key(2)+"/s"] != "new" || len(got) != 3 {
+		t.Fatalf("confirmed %d, remote %v", d.Confirmed(), got)
 	}
 }

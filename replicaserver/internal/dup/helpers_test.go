@@ -39,7 +39,7 @@ func newTestLog(t testing.TB) *testLog {
 	return &testLog{t: t, l: l, next: 1}
 }
 
-func (tl *testLog) log() Log { return PlogLog{tl.l} }
+func (tl *testLog) log() Log { return PlogLog{L: tl.l} }
 
 // append logs one committed mutation of the given requests (op, request
 // pairs as replica.EncodeUpdate takes them; nil request: an empty write).

@@ -23,31 +23,45 @@ type Remote interface {
 	Duplicate(ctx context.Context, partitionIndex int32, entries []protocol.DuplicateEntry) (int32, error)
 }
 
-// Log is the primary's plog as a duplicator reads it. *replica.Replica
-// implements it through ReplicaLog.
+// Log is the primary's plog as a duplicator reads it. The server adapts
+// *replica.Replica (NewTailLogReader, Info); PlogLog adapts a bare plog.
 type Log interface {
-	// NewLogReader returns a reader over the committed mutations from
-	// decree from on; plog.ErrGarbageCollected (possibly wrapped) when the
-	// log no longer holds from.
+	// NewLogReader returns a reader over the logged mutations from decree
+	// from on, committed or not; plog.ErrGarbageCollected (possibly
+	// wrapped) when the log no longer holds from.
 	NewLogReader(from protocol.Decree) (LogReader, error)
-	// LastCommitted returns the primary's commit point.
-	LastCommitted() protocol.Decree
+	// CommitPoint returns the replica's ballot and commit point, and
+	// whether it is primary. The duplicator ships only decrees up to the
+	// commit point, and reads again from its confirmed decree when the
+	// ballot changed.
+	CommitPoint() (ballot protocol.Ballot, committed protocol.Decree, primary bool)
 }
 
-// LogReader yields committed mutations in decree order; io.EOF means
-// caught up for now (*plog.Reader).
+// LogReader yields logged mutations in decree order; io.EOF means caught
+// up for now (*plog.Reader).
 type LogReader interface {
 	Next() (*protocol.Mutation, error)
 	Close() error
 }
 
-// PlogLog adapts a plog.Log (and a commit point source) to Log.
+// PlogLog adapts a plog.Log to Log: its tail reader, bounded by the log's
+// own evidence of commitment (Stats.LastCommitted) unless Committed is
+// set, under ballot 1.
 type PlogLog struct {
 	L *plog.Log
+	// Committed, if set, returns the commit point instead.
+	Committed func() protocol.Decree
 }
 
 // NewLogReader implements Log.
-func (p PlogLog) NewLogReader(from protocol.Decree) (LogReader, error) { return p.L.NewReader(from) }
+func (p PlogLog) NewLogReader(from protocol.Decree) (LogReader, error) {
+	return p.L.NewTailReader(from)
+}
 
-// LastCommitted implements Log: the plog's own evidence of commitment.
-func (p PlogLog) LastCommitted() protocol.Decree { return p.L.Stats().LastCommitted }
+// CommitPoint implements Log.
+func (p PlogLog) CommitPoint() (protocol.Ballot, protocol.Decree, bool) {
+	if p.Committed != nil {
+		return 1, p.Committed(), true
+	}
+	return 1, p.L.Stats().LastCommitted, true
+}
