@@ -5,8 +5,8 @@
 // # What it ships
 //
 // A Duplicator reads the primary's committed mutations from its plog
-// (Log, in production the replica's NewLogReader) from the confirmed
-// decree + 1 on. Each mutation is split into per-hashkey
+// (Log, in production the replica's NewTailLogReader bounded by the
+// core's commit point from Info) from the confirmed decree + 1 on. Each mutation is split into per-hashkey
 // protocol.DuplicateEntry values, in update order, each stamped with the
 // mutation's timestamp and this cluster's id from [duplication-group]:
 //
@@ -41,8 +41,13 @@
 //     may be shipped again, which the receiver's last-writer-wins by
 //     timetag makes harmless.
 //
-// Only committed mutations are read (the plog reader's own evidence). A
-// log that no longer holds the next decree (garbage collected) is an
+// Only mutations at or below the replica's commit point are shipped; the
+// commit point comes from the core rather than from the log's own
+// evidence (which for the last write arrives only with a later record),
+// so an idle table's last write ships at once. While the replica is not
+// primary nothing is read, and when its ballot changes the duplicator
+// reads again from its confirmed decree (an uncommitted mutation read
+// before may have been replaced). A log that no longer holds the next decree (garbage collected) is an
 // error the duplicator reports and retries; the server's GC floor keeps
 // this from happening.
 //
@@ -55,6 +60,10 @@
 // middle of retrying a batch.
 //
 // # Concurrency
+//
+// Clients (clients.go) is the production Remote source: one client-go
+// client per remote cluster, shared by every duplicator of the node;
+// TableRemote ships through (*pegasus.Table).Duplicate.
 //
 // Run (or Start/Stop) owns the reading and shipping; one batch's calls
 // run on their own goroutines and end before the next batch. Progress,
