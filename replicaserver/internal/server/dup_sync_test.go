@@ -436,3 +436,113 @@ func TestDuplicationShipsPausesResumesAndRemoves(t *testing.T) {
 		}
 	}
 }
+
+// persistCheckpoints does what the meta does on PREPARE -> APP: every
+// partition's confirmed decree becomes its checkpoint decree.
+func (m *dupMeta) persistCheckpoints() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for g, c := range m.ckpt {
+		m.confirmed[g] = c
+	}
+}
+
+func (m *dupMeta) checkpointOf(g protocol.Gpid) protocol.Decree {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ckpt[g]
+}
+
+func TestFullDuplicationShipsAboveTheCheckpoint(t *testing.T) {
+	srcApp := protocol.AppInfo{AppID: 3, Name: "full", Status: protocol.AppAvailable, PartitionCount: 4, ReplicaCount: 1}
+	dstApp := protocol.AppInfo{AppID: 4, Name: "full", Status: protocol.AppAvailable, PartitionCount: 8, ReplicaCount: 1}
+	target, err := New(Options{Node: "target:1", DataDirs: []string{"d0"}, FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	target.Start()
+	if err := target.OpenTestReplica(dstApp, 0, 1, 2, 3, 4, 5, 6, 7); err != nil {
+		t.Fatal(err)
+	}
+	remote := &serverRemote{t: t, srv: target, app: dstApp, seen: make(chan struct{}, 1)}
+	const node = "source:1"
+	meta := startDupMeta(t, srcApp, node)
+	src := startDupSource(t, vfs.NewMem(), node, meta, remote)
+	defer src.close(t)
+
+	src.write(t, srcApp, 0, 80) // the checkpoint's data (copied by the follower, not shipped)
+	d := protocol.DuplicationEntry{DupID: 5, AppID: srcApp.AppID, Status: protocol.DupStatusPrepare, Full: true,
+		RemoteCluster: "target", RemoteMetas: []string{"target-meta:1"}, FailMode: protocol.DupFailSkip}
+	meta.setDups(d)
+	gpids := make([]protocol.Gpid, srcApp.PartitionCount)
+	for i := range gpids {
+		gpids[i] = protocol.Gpid{AppID: srcApp.AppID, PartitionIndex: int32(i)}
+	}
+	waitFor(t, "every primary to fix its checkpoint decree", func() bool {
+		for _, g := range gpids {
+			if meta.checkpointOf(g) <= 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, g := range gpids {
+		e, err := src.srv.lookup(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := meta.checkpointOf(g); c != e.r.Info().LastCommitted {
+			t.Fatalf("%s: checkpoint %d, committed %d", g, c, e.r.Info().LastCommitted)
+		}
+	}
+	// Writes go on during the copy; none is lost.
+	src.write(t, srcApp, 80, 120)
+	meta.waitSyncs(t, 2)
+	for _, p := range src.srv.Duplication(srcApp.AppID).Partitions {
+		ck := p.Dups[0].Checkpoint
+		if p.Dups[0].Running || ck <= 0 || p.GCFloor != ck+1 || p.PlogMinDecree > ck+1 {
+			t.Fatalf("prepare: partition %+v", p)
+		}
+	}
+	if remote.shipped() != 0 {
+		t.Fatal("shipped before DS_LOG")
+	}
+
+	meta.persistCheckpoints()
+	d.Status = protocol.DupStatusLog
+	meta.setDups(d)
+	waitFor(t, "the writes after the checkpoint to reach the target", func() bool { return src.caughtUp(meta, srcApp) })
+	for i := 0; i < 120; i++ {
+		if got, want := remote.has(t, fmt.Sprintf("k%05d", i)), i >= 80; got != want {
+			t.Fatalf("k%05d on the target: %v, want %v", i, got, want)
+		}
+	}
+	if n := remote.shipped(); n != 40 {
+		t.Fatalf("%d entries shipped for 40 writes after the checkpoint", n)
+	}
+	// The fail mode switches live.
+	failModes := func() []protocol.DupFailMode {
+		m := src.srv.dups
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		var out []protocol.DupFailMode
+		for _, st := range m.mu.states {
+			if st.d != nil {
+				out = append(out, st.d.FailMode())
+			}
+		}
+		return out
+	}
+	if fm := failModes(); len(fm) != 4 || fm[0] != protocol.DupFailSkip {
+		t.Fatalf("fail modes %v", fm)
+	}
+	d.FailMode = protocol.DupFailSlow
+	meta.setDups(d)
+	meta.waitSyncs(t, 2)
+	for _, fm := range failModes() {
+		if fm != protocol.DupFailSlow {
+			t.Fatalf("fail mode %v after the switch", fm)
+		}
+	}
+}
