@@ -27,9 +27,9 @@ type Config struct {
 	RPC           RPCConfig           `toml:"rpc" comment:"RPC server and client limits."`
 	Pegasus       PegasusConfig       `toml:"pegasus"`
 	// DuplicationGroup is the [duplication-group] section: cluster name ->
-	// cluster id (1..127). Only duplication reads it, and duplication is
-	// not implemented yet; the server validates it at start.
-	DuplicationGroup map[string]int `toml:"duplication-group" comment:"Duplication: cluster name = cluster id (1..127, unique). When not empty it must give replication.cluster_name an id. Read by duplication (not implemented yet)."`
+	// cluster id (1..127). Duplication stamps this cluster's id on the
+	// writes it ships.
+	DuplicationGroup map[string]int `toml:"duplication-group" comment:"Duplication: cluster name = cluster id (1..127, unique). When not empty it must give replication.cluster_name an id; duplicated writes carry the id of the cluster they were made in."`
 	Logging          logging.Config `toml:"logging" comment:"Logging."`
 
 	// Logger, if set, receives the server's logs instead of a logger built
@@ -56,6 +56,11 @@ type ReplicationConfig struct {
 	GroupCheckInterval config.Duration `toml:"group_check_interval" comment:"How often a primary checks its secondaries and learners (and brings idle ones its commit point)."`
 	PrepareTimeout     config.Duration `toml:"prepare_timeout" comment:"How long a primary waits for a secondary to acknowledge prepares before proposing its removal to the meta server; unacknowledged prepares are resent after a fifth of it."`
 	LearnRateLimit     config.ByteSize `toml:"learn_rate_limit" comment:"Bytes per second this node's learners copy from their primaries, all learners together (0: unlimited). Settable at runtime."`
+	// Duplication (the sending side).
+	DuplicationEnabled       bool            `toml:"duplication_enabled" comment:"Run duplication on this node: sync duplications with the meta leader, ship the primaries' writes to remote clusters, keep the plog for them."`
+	DuplicateLogBatchBytes   config.ByteSize `toml:"duplicate_log_batch_bytes" comment:"Most entry bytes a primary's duplicator ships in one batch (at least one mutation); 0: one mutation per batch."`
+	DupCheckpointIdleTimeout config.Duration `toml:"dup_checkpoint_idle_timeout" comment:"A primary removes the checkpoint it serves to a full duplication's follower replicas after this long without a request (it is also removed when the duplication is gone or the replica stops being primary)."`
+	DupSyncInterval          config.Duration `toml:"dup_sync_interval" comment:"How often the server reports duplication progress to the meta leader and applies its duplications (start, pause, remove, fail mode)."`
 }
 
 // ReplicaServerConfig is the [replica_server] section.
@@ -84,7 +89,7 @@ type PegasusConfig struct {
 	Server StorageConfig `toml:"server" comment:"Storage engine (pebble) of every replica."`
 	// Clusters is the [pegasus.clusters] section: cluster name -> its meta
 	// servers as a comma-separated host:port list.
-	Clusters map[string]string `toml:"clusters" comment:"Known clusters (duplication targets): cluster name = comma-separated meta server list (host:port,...). Read by duplication (not implemented yet)."`
+	Clusters map[string]string `toml:"clusters" comment:"Known clusters (duplication targets): cluster name = comma-separated meta server list (host:port,...). The meta servers hand the remote's list to the replica servers with each duplication."`
 }
 
 // StorageConfig is the [pegasus.server] section.
@@ -101,6 +106,8 @@ type StorageConfig struct {
 	ScanIdleTimeout    config.Duration `toml:"scan_idle_timeout" comment:"A scan context unused this long is closed."`
 	ReapInterval       config.Duration `toml:"reap_interval" comment:"Pause between two steps of the expired-record reaper."`
 	EngineSyncInterval config.Duration `toml:"engine_sync_interval" comment:"How often the database is made durable so the plog below it can be deleted."`
+	// DupLaggingWriteThresholdMs is in milliseconds, as Pegasus names it.
+	DupLaggingWriteThresholdMs int64 `toml:"dup_lagging_write_threshold_ms" comment:"A duplicated write shipped more than this many milliseconds after it was made counts in dup_lagging_writes."`
 }
 
 // Default addresses.
@@ -123,6 +130,11 @@ func DefaultConfig() Config {
 			ConfigSyncInterval: config.Duration(5 * time.Second),
 			GroupCheckInterval: config.Duration(5 * time.Second),
 			PrepareTimeout:     config.Duration(5 * time.Second),
+
+			DuplicationEnabled:       true,
+			DuplicateLogBatchBytes:   64 * config.KiB,
+			DupSyncInterval:          config.Duration(time.Second),
+			DupCheckpointIdleTimeout: config.Duration(10 * time.Minute),
 		},
 		ReplicaServer: ReplicaServerConfig{
 			RPCAddress:     DefaultRPCAddress,
@@ -150,6 +162,8 @@ func DefaultConfig() Config {
 			ScanIdleTimeout:    config.Duration(storage.DefaultScanIdleTimeout),
 			ReapInterval:       config.Duration(time.Second),
 			EngineSyncInterval: config.Duration(10 * time.Second),
+
+			DupLaggingWriteThresholdMs: 10_000,
 		}, Clusters: map[string]string{}},
 		DuplicationGroup: map[string]int{},
 		Logging:          logging.DefaultConfig(),
@@ -212,6 +226,13 @@ func (c *Config) Validate() error {
 	positive("replication.config_sync_interval", r.ConfigSyncInterval)
 	positive("replication.group_check_interval", r.GroupCheckInterval)
 	positive("replication.prepare_timeout", r.PrepareTimeout)
+	positive("replication.dup_sync_interval", r.DupSyncInterval)
+	positive("replication.dup_checkpoint_idle_timeout", r.DupCheckpointIdleTimeout)
+	if r.DuplicateLogBatchBytes < 0 {
+		bad("replication.duplicate_log_batch_bytes %v is negative", r.DuplicateLogBatchBytes)
+	} else if r.DuplicateLogBatchBytes >= c.RPC.MaxMessageBytes/2 {
+		bad("replication.duplicate_log_batch_bytes %v must be below half of rpc.max_message_bytes %v", r.DuplicateLogBatchBytes, c.RPC.MaxMessageBytes)
+	}
 
 	rs := &c.ReplicaServer
 	if err := checkAddr("replica_server.rpc_address", rs.RPCAddress); err != nil {
@@ -277,6 +298,9 @@ func (c *Config) Validate() error {
 	positive("pegasus.server.scan_idle_timeout", st.ScanIdleTimeout)
 	positive("pegasus.server.reap_interval", st.ReapInterval)
 	positive("pegasus.server.engine_sync_interval", st.EngineSyncInterval)
+	if st.DupLaggingWriteThresholdMs <= 0 {
+		bad("pegasus.server.dup_lagging_write_threshold_ms %d must be positive", st.DupLaggingWriteThresholdMs)
+	}
 
 	errs = append(errs, config.ValidateClusters(c.Pegasus.Clusters, c.DuplicationGroup, "replication.cluster_name", r.ClusterName)...)
 

@@ -108,6 +108,10 @@ func TestValidateRejects(t *testing.T) {
 		{"huge frame", func(c *Config) { c.RPC.MaxMessageBytes = config.GiB }, "rpc.max_message_bytes"},
 		{"scan batch", func(c *Config) { c.Pegasus.Server.ScanBatchSize = c.Pegasus.Server.MaxScanBatchSize + 1 }, "exceeds max_scan_batch_size"},
 		{"logging", func(c *Config) { c.Logging.Output = "" }, "log.output"},
+		{"dup sync", func(c *Config) { c.Replication.DupSyncInterval = 0 }, "replication.dup_sync_interval"},
+		{"dup batch", func(c *Config) { c.Replication.DuplicateLogBatchBytes = -1 }, "duplicate_log_batch_bytes -1B is negative"},
+		{"dup batch above frame", func(c *Config) { c.Replication.DuplicateLogBatchBytes = c.RPC.MaxMessageBytes }, "below half of rpc.max_message_bytes"},
+		{"dup lagging", func(c *Config) { c.Pegasus.Server.DupLaggingWriteThresholdMs = 0 }, "dup_lagging_write_threshold_ms 0 must be positive"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

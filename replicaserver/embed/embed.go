@@ -122,6 +122,12 @@ func Start(cfg Config) (_ *Server, err error) {
 		MetaCallTimeout:    rc.MetaCallTimeout.Std(),
 		GroupCheckInterval: r.GroupCheckInterval.Std(), PrepareTimeout: r.PrepareTimeout.Std(),
 		Peers: s.client, LearnRateLimitBytes: r.LearnRateLimit.Int64(),
+		DupCheckpointIdleTimeout: r.DupCheckpointIdleTimeout.Std(),
+		Dup: server.DupOptions{
+			Enabled: r.DuplicationEnabled, ClusterID: uint8(cfg.DuplicationGroup[r.ClusterName]),
+			SyncInterval: r.DupSyncInterval.Std(), LogBatchBytes: int(r.DuplicateLogBatchBytes.Int64()),
+			LaggingWriteThreshold: time.Duration(st.DupLaggingWriteThresholdMs) * time.Millisecond,
+		},
 		Scope: s.reg.Scope(), Logger: s.log, Clock: cfg.Clock,
 	})
 	if err != nil {
@@ -158,6 +164,9 @@ func Start(cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("replicaserver: %w", err)
 		}
 		if err := s.http.HandleJSON("/replica/digest", s.srv.DigestJSON); err != nil {
+			return nil, fmt.Errorf("replicaserver: %w", err)
+		}
+		if err := s.http.HandleJSON("/replica/duplication", s.srv.DuplicationJSON); err != nil {
 			return nil, fmt.Errorf("replicaserver: %w", err)
 		}
 		if err := s.http.Start(); err != nil {

@@ -242,7 +242,7 @@ func TestPlogGC(t *testing.T) {
 			t.Fatalf("plog starts at %d, engine durable only up to %d", st.MinDecree, d)
 		}
 	}
-	r.SetGCFloor(50)
+	r.SetGCFloor(GCFloorLearn, 50)
 	for i := range 200 {
 		doSet(t, r, "h", strconv.Itoa(i), "v")
 		check()
@@ -252,7 +252,7 @@ func TestPlogGC(t *testing.T) {
 	if st.MinDecree > 50 {
 		t.Fatalf("with floor 50 the plog starts at %d", st.MinDecree)
 	}
-	r.SetGCFloor(noLimit)
+	r.SetGCFloor(GCFloorLearn, NoGCFloor)
 	r.syncEngine()
 	if d := r.engine.LastDurableDecree(); d != 200 {
 		t.Fatalf("durable decree after sync = %d", d)

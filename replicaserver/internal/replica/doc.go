@@ -71,7 +71,8 @@
 //     back from the plog: after Open a primary alone in its group has applied
 //     every record of its plog (engine last applied decree == plog end).
 //   - The plog is garbage collected below min(engine durable decree + 1,
-//     SetGCFloor), never above: nothing that is not durable in the engine is
+//     the lowest owner's SetGCFloor: learning, duplication), never above:
+//     nothing that is not durable in the engine is
 //     dropped. The engine is made durable (SyncWAL, or a flush without a
 //     WAL) every EngineSyncInterval and whenever the plog grew by a segment.
 //   - Reads (Engine) are allowed only while the core allows them (primary,

@@ -69,7 +69,8 @@ type Replica struct {
 
 	// Shared with every goroutine.
 	leaseUntil atomic.Int64 // wall clock, Unix nanoseconds; reads need now < leaseUntil
-	gcFloor    atomic.Int64
+	gcFloor    atomic.Int64 // the minimum of floors
+	floors     gcFloors
 	snap       atomic.Pointer[snapshot]
 	failure    atomic.Pointer[errBox]
 	closed     atomic.Bool
@@ -469,15 +470,6 @@ func (r *Replica) GrantLease(until time.Time) {
 func (r *Replica) ExpireLease() {
 	r.leaseUntil.Store(math.MinInt64)
 	_ = r.call(func() error { return nil })
-}
-
-// SetGCFloor sets the lowest decree the plog must keep for others
-// (duplication, learners), on top of everything the engine has not made
-// durable: the plog is garbage collected below min(floor, last durable
-// decree + 1). The default is no floor. Safe for concurrent use.
-func (r *Replica) SetGCFloor(floor protocol.Decree) {
-	r.gcFloor.Store(int64(floor))
-	r.wake()
 }
 
 // Step hands a message from another replica to the core. It returns once

@@ -142,6 +142,23 @@
 // directory, then opens the replica. Failures are retried with backoff and
 // counted in dup_load_file_failed_count; progress is on /replica/learning.
 //
+// # Duplication
+//
+// With DupOptions.Enabled and meta servers, the duplication loop
+// (dup_sync.go) sends MetaInternal.DuplicationSync every
+// DupOptions.SyncInterval with the progress of every duplication of every
+// primary here and applies the answer: duplicators (package dup) run on
+// primaries for duplications in DS_LOG, shipping through one client-go
+// client per remote cluster; in DS_PREPARE the primary fixes and reports
+// its checkpoint decree; pause and remove stop them; every replica of a
+// duplicated table is told SetDuplicating(true) and keeps its plog above
+// the smallest confirmed decree + 1 of the table's live duplications
+// (replica.GCFloorDup; learning sessions hold replica.GCFloorLearn, the
+// lowest floor wins). Primaries put their duplicators' confirmed decrees
+// in their group checks (GroupCheckRequest.ConfirmedDecrees) so
+// secondaries keep the plog too before the meta persisted them.
+// /replica/duplication?appid=<id> (dup_page.go) shows it all.
+//
 // # Concurrency
 //
 // RPC handlers run concurrently; the registry is guarded by an RWMutex and

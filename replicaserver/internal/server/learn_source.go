@@ -164,7 +164,7 @@ func (ls *learnSource) applyFloor(g protocol.Gpid) {
 	}
 	ls.mu.Unlock()
 	if _, r, err := ls.s.peerReplica(g); err == nil {
-		r.SetGCFloor(floor)
+		r.SetGCFloor(replica.GCFloorLearn, floor)
 	}
 }
 

@@ -125,6 +125,9 @@ type Options struct {
 	ConfigSyncInterval time.Duration
 	MetaCallTimeout    time.Duration
 
+	// Dup configures duplication (see dup_sync.go).
+	Dup DupOptions
+
 	// OpenReplica opens a replica. Default: the replica package.
 	OpenReplica OpenReplicaFunc
 
@@ -207,6 +210,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.MetaCallTimeout == 0 {
 		o.MetaCallTimeout = DefaultMetaCallTimeout
+	}
+	if err := o.Dup.ensureDefaults(); err != nil {
+		return err
 	}
 	if o.OpenReplica == nil {
 		o.OpenReplica = openReplica

@@ -107,6 +107,9 @@ func (p *peerService) GroupCheck(ctx context.Context, req *protocol.GroupCheckRe
 	if ack.Err == protocol.CodeOK && req.Status == protocol.PartitionLearner && info.Status == protocol.PartitionLearner {
 		s.target.maybeStart(g, cfg.Primary, req.LearnerSignature)
 	}
+	if ack.Err == protocol.CodeOK && s.dups != nil {
+		s.dups.fromGroupCheck(g, req.ConfirmedDecrees)
+	}
 	return nil
 }
 

@@ -69,6 +69,7 @@ type Server struct {
 	// follower.
 	dupSource *dupCheckpoints
 	follower  *followerCopies
+	dups      *dupManager // nil unless duplication is enabled with meta servers
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -123,6 +124,9 @@ func New(opts Options) (*Server, error) {
 		s.mu.leaseUntil = foreverLease
 	} else {
 		s.meta = newMetaClient(s)
+		if opts.Dup.Enabled {
+			s.dups = newDupManager(s)
+		}
 	}
 	if err := s.reopenAll(); err != nil {
 		s.closeReplicas()
@@ -231,6 +235,13 @@ func (s *Server) Start() {
 		defer s.wg.Done()
 		s.meta.runSyncs(ctx)
 	}()
+	if s.dups != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.dups.run(ctx)
+		}()
+	}
 }
 
 // Register registers the Replica (data), ReplicaControl and Peer services
@@ -268,6 +279,9 @@ func (s *Server) Close() error {
 		s.cancel()
 	}
 	s.wg.Wait()
+	if s.dups != nil {
+		s.dups.stop()
+	}
 	s.peers.stop()
 	s.target.stop()
 	s.follower.close()

@@ -70,6 +70,9 @@ func (t *replicaTransport) outbound(m *core.Message) (outbound, bool) {
 		if status == protocol.PartitionLearner {
 			req.LearnerSignature = t.s.source.signature(t.gpid, m.To)
 		}
+		if t.s.dups != nil {
+			req.ConfirmedDecrees = t.s.dups.confirmedDecrees(t.gpid)
+		}
 		out.groupCheck = req
 	}
 	return out, true
