@@ -96,5 +96,6 @@ func allCommands() []*command {
 	}
 	cmds = append(cmds, dupCommands()...)
 	cmds = append(cmds, dataCommands()...)
+	cmds = append(cmds, migrateCommands()...)
 	return append(cmds, proxyCommands()...)
 }
