@@ -96,6 +96,6 @@ func allCommands() []*command {
 	}
 	cmds = append(cmds, dupCommands()...)
 	cmds = append(cmds, dataCommands()...)
-	cmds = append(cmds, migrateCommands()...)
-	return append(cmds, proxyCommands()...)
+	cmds = append(cmds, proxyCommands()...)
+	return append(cmds, migrateCommands()...)
 }

@@ -23,6 +23,11 @@
 // their arguments itself so flags may follow positional arguments, as in
 // `create t1 -p 8`.
 //
+// Every command runs under the --timeout bound except migrate_table, a
+// step machine over small interfaces (migrate.go) that may run for hours:
+// there --timeout bounds each call it makes, and a failure leaves a safe,
+// explained state (docs/migration.md).
+//
 // # Concurrency contract
 //
 // A session runs one command at a time on the caller's goroutine. Main

@@ -140,6 +140,7 @@ func TestGolden(t *testing.T) {
 		{name: "app_missing", metas: 1, args: []string{"-m", "$META", "app", "nope"}, status: ExitFailed},
 		{name: "help", metas: 0, args: []string{"help"}},
 		{name: "help_create", metas: 0, args: []string{"help", "create"}},
+		{name: "help_migrate_table", metas: 0, args: []string{"help", "migrate_table"}},
 		{name: "create_help_flag", metas: 1, args: []string{"-m", "$META", "create", "--help"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -529,6 +529,7 @@ func (m *migration) checkTarget(ctx context.Context, i int, name string) error {
 // duplicate is step 2.
 func (m *migration) duplicate(ctx context.Context) error {
 	const i, name = 1, "duplicate"
+	started := false
 	if m.dup == nil {
 		cctx, cancel := m.call(ctx)
 		resp, err := m.src.AddDuplication(cctx, m.opt.Table, m.opt.Target, true)
@@ -546,6 +547,7 @@ func (m *migration) duplicate(ctx context.Context) error {
 			if m.dup, err = m.dupByID(ctx); err != nil {
 				return err
 			}
+			started = true
 		}
 	}
 	if !m.dup.Full && !m.opt.AllowIncremental {
@@ -553,8 +555,8 @@ func (m *migration) duplicate(ctx context.Context) error {
 			"remove it (dup remove -d %d) to let migrate_table start a full one, or pass --allow_incremental if that data was copied",
 			m.dup.DupID, m.opt.Target, m.dup.DupID)
 	}
-	switch m.dup.Status {
-	case protocol.DupStatusPause:
+	switch {
+	case m.dup.Status == protocol.DupStatusPause:
 		cctx, cancel := m.call(ctx)
 		_, err := m.src.ModifyDuplication(cctx, &protocol.ModifyDuplicationRequest{AppName: m.opt.Table, DupID: m.dup.DupID, Status: protocol.DupStatusLog})
 		cancel()
@@ -562,8 +564,9 @@ func (m *migration) duplicate(ctx context.Context) error {
 			return fmt.Errorf("start the paused duplication %d: %w", m.dup.DupID, err)
 		}
 		m.printf(i, name, "started the paused duplication %d to %s", m.dup.DupID, m.opt.Target)
+	case started:
 	default:
-		m.printf(i, name, "duplication %d to %s, status %s, full %v", m.dup.DupID, m.opt.Target, m.dup.Status, m.dup.Full)
+		m.printf(i, name, "reusing duplication %d to %s, status %s, full %v", m.dup.DupID, m.opt.Target, m.dup.Status, m.dup.Full)
 	}
 	if len(m.targetMetas) == 0 {
 		m.targetMetas = slices.Clone(m.dup.RemoteMetas)
@@ -733,14 +736,19 @@ func (d *drainTracker) observe(e *protocol.DuplicationEntry, partitions int32) (
 	return drained, waiting
 }
 
-func describeWaiting(p *protocol.DupPartition, sinceMs int64) string {
-	if p == nil {
+// describe says why partition p (from observe) is not drained.
+func (d *drainTracker) describe(p *protocol.DupPartition) string {
+	switch {
+	case p == nil:
 		return "the duplication lists no partitions"
-	}
-	if p.ReportTimeMs <= sinceMs {
+	case p.ReportTimeMs <= d.sinceMs:
 		return fmt.Sprintf("p%d has not reported since", p.PartitionIndex)
+	case p.ConfirmedDecree < p.LastCommitted:
+		return fmt.Sprintf("p%d confirmed %d, committed %d", p.PartitionIndex, p.ConfirmedDecree, p.LastCommitted)
 	}
-	return fmt.Sprintf("p%d confirmed %d, committed %d", p.PartitionIndex, p.ConfirmedDecree, p.LastCommitted)
+	still := time.Duration(p.ReportTimeMs-d.stable[p.PartitionIndex].sinceMs) * time.Millisecond
+	return fmt.Sprintf("p%d shipped up to its committed decree %d, which held still for %v of %v", p.PartitionIndex, p.LastCommitted,
+		still, time.Duration(d.quietMs)*time.Millisecond)
 }
 
 // drain is step 5.
@@ -768,7 +776,7 @@ func (m *migration) drain(ctx context.Context) error {
 				return nil
 			}
 			backlog, _, _ := dupBacklog(e)
-			last = fmt.Sprintf("%d/%d partitions drained, %s", drained, m.partitionCount, describeWaiting(waiting, d.sinceMs))
+			last = fmt.Sprintf("%d/%d partitions drained, %s", drained, m.partitionCount, d.describe(waiting))
 			m.printf(i, name, "%s, %d mutations pending (%v)", last, backlog, elapsed)
 		}
 		if !m.clock.Now().Before(deadline) {
@@ -909,7 +917,7 @@ func (m *migration) verify(ctx context.Context) error {
 				drained, waiting := d.observe(e, m.partitionCount)
 				shipped = waiting == nil && drained == int(m.partitionCount)
 				if !shipped {
-					why = append(why, "late writes not yet shipped: "+describeWaiting(waiting, d.sinceMs))
+					why = append(why, "late writes not yet shipped: "+d.describe(waiting))
 				}
 			}
 		}
