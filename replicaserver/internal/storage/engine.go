@@ -103,9 +103,9 @@ type Engine struct {
 	batchOpen     atomic.Bool
 	lastApplied   atomic.Int64
 	lastTimestamp atomic.Int64
-	lastDurable atomic.Int64
-	defaultTTL  atomic.Int32
-	dataVersion uint32
+	lastDurable   atomic.Int64
+	defaultTTL    atomic.Int32
+	dataVersion   uint32
 
 	scans *ScanManager
 }

@@ -38,10 +38,10 @@ type WriteOptions struct {
 // commit. A WriteBatch is used by one goroutine; call Close (a no-op after
 // Commit) when done with it.
 type WriteBatch struct {
-	e          *Engine
-	b          *pebble.Batch
-	decree     protocol.Decree
-	replay     bool
+	e      *Engine
+	b      *pebble.Batch
+	decree protocol.Decree
+	replay bool
 	// The write context: the time of the writes (TTL base and expiry
 	// judgement) and their timetag. ApplyDuplicate switches it to the
 	// entry's for the entry's writes.
