@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -453,4 +454,75 @@ func rawDump(t *testing.T, e *Engine) []string {
 	})
 	must(t, err)
 	return out
+}
+
+// ResolveIncr and ResolveCheck followed by the put they describe leave
+// exactly what Incr and CheckAndSet leave.
+func TestResolveMatchesDirectWrites(t *testing.T) {
+	for seed := range 20 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 7))
+		clock := newFakeClock()
+		direct := openTest(t, vfs.NewMem(), clock, nil)
+		resolved := openTest(t, vfs.NewMem(), clock, nil)
+		both := func(fn func(e *Engine, wb *WriteBatch)) {
+			for _, e := range []*Engine{direct, resolved} {
+				wb, err := e.NewWriteBatch(e.LastAppliedDecree()+1, WriteOptions{TimestampUs: clock.Now().UnixMicro(), ClusterID: 1, DupTimetags: true})
+				must(t, err)
+				fn(e, wb)
+				must(t, wb.Commit())
+			}
+		}
+		sks := []string{"a", "b", "c"}
+		vals := []string{"", "1", "-5", "x", "9223372036854775807"}
+		for range 200 {
+			clock.Advance(time.Duration(rng.IntN(3)) * time.Second)
+			sk := []byte(sks[rng.IntN(len(sks))])
+			switch rng.IntN(4) {
+			case 0:
+				v, ttl := []byte(vals[rng.IntN(len(vals))]), int32(rng.IntN(3)*2)
+				both(func(_ *Engine, wb *WriteBatch) { must(t, wb.Set([]byte("h"), sk, v, ttl)) })
+			case 1:
+				both(func(_ *Engine, wb *WriteBatch) { must(t, wb.Del([]byte("h"), sk)) })
+			case 2:
+				delta, exp := int64(rng.IntN(5)-2), int32(rng.IntN(5)-2)
+				var want int64
+				var wantErr error
+				both(func(e *Engine, wb *WriteBatch) {
+					if e == direct {
+						want, wantErr = wb.Incr([]byte("h"), sk, delta, exp)
+						return
+					}
+					out, err := e.ResolveIncr([]byte("h"), sk, delta, exp, clock.Now())
+					if protocol.CodeOf(err) != protocol.CodeOf(wantErr) || err == nil && out.NewValue != want {
+						t.Fatalf("resolve incr = %+v %v, direct %d %v", out, err, want, wantErr)
+					}
+					if err == nil {
+						must(t, wb.Set([]byte("h"), sk, strconv.AppendInt(nil, out.NewValue, 10), out.TTLSeconds))
+					}
+				})
+			default:
+				req := CheckAndSetRequest{HashKey: []byte("h"), CheckSortKey: sk, CheckType: protocol.CheckType(rng.IntN(19)),
+					CheckOperand: []byte(vals[rng.IntN(len(vals))]), SetDiffSortKey: true, SetSortKey: []byte(sks[rng.IntN(len(sks))]),
+					SetValue: []byte("set"), SetTTLSeconds: int32(rng.IntN(2) * 3), ReturnCheckValue: true}
+				var want CheckResult
+				var wantErr error
+				both(func(e *Engine, wb *WriteBatch) {
+					if e == direct {
+						want, wantErr = wb.CheckAndSet(req)
+						return
+					}
+					res, err := e.ResolveCheck(req.HashKey, req.CheckSortKey, req.CheckType, req.CheckOperand, true, clock.Now())
+					if protocol.CodeOf(err) != protocol.CodeOf(wantErr) || res.CheckValueExist != want.CheckValueExist || !bytes.Equal(res.CheckValue, want.CheckValue) {
+						t.Fatalf("resolve check = %+v %v, direct %+v %v", res, err, want, wantErr)
+					}
+					if err == nil {
+						must(t, wb.Set(req.HashKey, req.SetSortKey, req.SetValue, req.SetTTLSeconds))
+					}
+				})
+			}
+			if a, b := rawDump(t, direct), rawDump(t, resolved); !slices.Equal(a, b) {
+				t.Fatalf("seed %d: direct %v\nresolved %v", seed, a, b)
+			}
+		}
+	}
 }

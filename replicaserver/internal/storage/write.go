@@ -420,18 +420,10 @@ func (b *WriteBatch) Incr(hashKey, sortKey []byte, delta int64, expireSeconds in
 	if err != nil {
 		return 0, err
 	}
-	var old int64
-	if found && len(rec.value) > 0 {
-		v, ok := parseInt(rec.value)
-		if !ok {
-			return 0, protocol.Errorf(protocol.CodeInvalidArgument, "incr: stored value %q is not an integer", truncate(rec.value))
-		}
-		old = v
+	nv, err := incrValue(rec, found, delta)
+	if err != nil {
+		return 0, err
 	}
-	if (delta > 0 && old > math.MaxInt64-delta) || (delta < 0 && old < math.MinInt64-delta) {
-		return 0, protocol.Errorf(protocol.CodeIncrOverflow, "incr: %d + %d overflows int64", old, delta)
-	}
-	nv := old + delta
 	var exp uint32
 	switch {
 	case expireSeconds > 0:
@@ -443,6 +435,23 @@ func (b *WriteBatch) Incr(hashKey, sortKey []byte, delta int64, expireSeconds in
 		return 0, err
 	}
 	return nv, nil
+}
+
+// incrValue returns the value incr by delta leaves in a record (found:
+// the record exists and is visible).
+func incrValue(rec record, found bool, delta int64) (int64, error) {
+	var old int64
+	if found && len(rec.value) > 0 {
+		v, ok := parseInt(rec.value)
+		if !ok {
+			return 0, protocol.Errorf(protocol.CodeInvalidArgument, "incr: stored value %q is not an integer", truncate(rec.value))
+		}
+		old = v
+	}
+	if (delta > 0 && old > math.MaxInt64-delta) || (delta < 0 && old < math.MinInt64-delta) {
+		return 0, protocol.Errorf(protocol.CodeIncrOverflow, "incr: %d + %d overflows int64", old, delta)
+	}
+	return old + delta, nil
 }
 
 // truncate shortens a value quoted in an error message.
@@ -570,6 +579,12 @@ func (b *WriteBatch) check(hashKey, sortKey []byte, ct protocol.CheckType, opera
 	if err != nil {
 		return CheckResult{}, err
 	}
+	return evalCheck(rec, exist, sortKey, ct, operand, returnValue)
+}
+
+// evalCheck evaluates a check against the checked record (exist: it is
+// visible); a check that does not pass is CodeCheckFailed.
+func evalCheck(rec record, exist bool, sortKey []byte, ct protocol.CheckType, operand []byte, returnValue bool) (CheckResult, error) {
 	var res CheckResult
 	if returnValue {
 		res.CheckValueReturned = true
