@@ -54,6 +54,9 @@ type Replica struct {
 	bytesSinceSync int64
 	pendingCalls   []call
 	answers        []pendingAnswer
+	// held are client writes waiting behind a non-idempotent write of a
+	// duplicated table until it can be converted (dupmode.go).
+	held []core.Proposal
 
 	propc    chan core.Proposal
 	stepc    chan core.Message
@@ -72,7 +75,11 @@ type Replica struct {
 	gcFloor    atomic.Int64
 	snap       atomic.Pointer[snapshot]
 	failure    atomic.Pointer[errBox]
-	closed     atomic.Bool
+	// dupOn is SetDuplicating's switch; dupFollower is set while the
+	// table's envs make it a duplication follower (dupmode.go).
+	dupOn       atomic.Bool
+	dupFollower atomic.Bool
+	closed      atomic.Bool
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -97,6 +104,13 @@ type snapshot struct {
 // pendingWrite is the token of a client write.
 type pendingWrite struct {
 	ch chan writeResult
+	// req is the decoded request (the loop converts non-idempotent
+	// writes of duplicated tables from it).
+	req protocol.Message
+	// converted, set when the write was converted into idempotent
+	// updates, returns the caller's response for the decree that applied
+	// them.
+	converted func(protocol.Decree) protocol.Message
 }
 
 type writeResult struct {
@@ -254,8 +268,9 @@ func (r *Replica) persist() error {
 	return writeMeta(r.fs, r.opts.Dir, Meta{Gpid: r.gpid, App: r.app, Config: r.cfg, Role: r.role.String()})
 }
 
-// applyEnvs applies the table envs the engine knows about.
+// applyEnvs applies the table envs the engine and duplication know about.
 func (r *Replica) applyEnvs() {
+	r.dupFollower.Store(r.app.Envs[protocol.EnvDupMasterApp] != "")
 	ttl := int64(0)
 	if v, ok := r.app.Envs[EnvDefaultTTL]; ok && v != "" {
 		n, err := strconv.ParseInt(v, 10, 32)
@@ -340,7 +355,7 @@ func (r *Replica) write(ctx context.Context, op protocol.OpCode, req protocol.Me
 	if err != nil {
 		return nil, err
 	}
-	pw := &pendingWrite{ch: make(chan writeResult, 1)}
+	pw := &pendingWrite{ch: make(chan writeResult, 1), req: req}
 	p := core.Proposal{Op: op, Body: u.Body, Token: pw, TimestampUs: r.opts.Clock().UnixMicro()}
 	select {
 	case r.propc <- p:
