@@ -80,8 +80,8 @@ type Replica struct {
 	dupOn       atomic.Bool
 	dupFollower atomic.Bool
 	closed      atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // call is a function run on the loop goroutine; its result is sent on done
@@ -99,6 +99,7 @@ type snapshot struct {
 	status  core.Status
 	readErr error
 	app     protocol.AppInfo
+	held    int // writes held behind a conversion (dupmode.go)
 }
 
 // pendingWrite is the token of a client write.
@@ -321,7 +322,7 @@ func (r *Replica) checkLease() {
 
 // publish makes the loop's state visible to other goroutines.
 func (r *Replica) publish() {
-	r.snap.Store(&snapshot{status: r.core.Status(), readErr: r.core.CanRead(), app: r.app})
+	r.snap.Store(&snapshot{status: r.core.Status(), readErr: r.core.CanRead(), app: r.app, held: len(r.held)})
 }
 
 // Write applies one client write: req is the decoded request of op (see
@@ -584,8 +585,9 @@ type Status struct {
 	LastApplied   protocol.Decree `json:"last_applied"`
 	LastDurable   protocol.Decree `json:"last_durable"`
 	Plog          PlogStatus      `json:"plog"`
-	// QueuedWrites counts writes waiting for the loop or for the core's
-	// in-flight window.
+	// QueuedWrites counts writes waiting for the loop, for the core's
+	// in-flight window or (duplicated tables) behind a write being
+	// converted.
 	QueuedWrites int `json:"queued_writes"`
 	// LeaseUntil is when the lease runs out; zero when there is none, and
 	// far in the future for a self-granted lease.
@@ -623,7 +625,7 @@ func (r *Replica) Status() Status {
 		LastDurable: r.engine.LastDurableDecree(),
 		Plog: PlogStatus{MinDecree: ps.MinDecree, MaxDecree: ps.MaxDecree, LastCommitted: ps.LastCommitted,
 			Segments: ps.Segments, TotalBytes: ps.TotalBytes},
-		QueuedWrites:   len(r.propc) + s.Queued,
+		QueuedWrites:   len(r.propc) + s.Queued + sn.held,
 		Mutations:      r.metrics.mutationsTotal.Load(),
 		Updates:        r.metrics.updatesTotal.Load(),
 		RejectedWrites: r.metrics.rejectedTotal.Load(),
