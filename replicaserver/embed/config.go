@@ -101,6 +101,9 @@ type StorageConfig struct {
 	ScanIdleTimeout    config.Duration `toml:"scan_idle_timeout" comment:"A scan context unused this long is closed."`
 	ReapInterval       config.Duration `toml:"reap_interval" comment:"Pause between two steps of the expired-record reaper."`
 	EngineSyncInterval config.Duration `toml:"engine_sync_interval" comment:"How often the database is made durable so the plog below it can be deleted."`
+	// DupTombstoneRetention keeps the tombstones of deletes on duplicated
+	// tables this long (it must exceed the duplication lag).
+	DupTombstoneRetention config.Duration `toml:"dup_tombstone_retention" comment:"Duplicated tables: how long a delete's tombstone is kept so an older write arriving later by duplication cannot bring the record back; must exceed the duplication lag."`
 }
 
 // Default addresses.
@@ -150,6 +153,8 @@ func DefaultConfig() Config {
 			ScanIdleTimeout:    config.Duration(storage.DefaultScanIdleTimeout),
 			ReapInterval:       config.Duration(time.Second),
 			EngineSyncInterval: config.Duration(10 * time.Second),
+
+			DupTombstoneRetention: config.Duration(storage.DefaultTombstoneRetention),
 		}, Clusters: map[string]string{}},
 		DuplicationGroup: map[string]int{},
 		Logging:          logging.DefaultConfig(),
@@ -277,6 +282,7 @@ func (c *Config) Validate() error {
 	positive("pegasus.server.scan_idle_timeout", st.ScanIdleTimeout)
 	positive("pegasus.server.reap_interval", st.ReapInterval)
 	positive("pegasus.server.engine_sync_interval", st.EngineSyncInterval)
+	positive("pegasus.server.dup_tombstone_retention", st.DupTombstoneRetention)
 
 	errs = append(errs, config.ValidateClusters(c.Pegasus.Clusters, c.DuplicationGroup, "replication.cluster_name", r.ClusterName)...)
 
