@@ -58,6 +58,7 @@ require (
 	github.com/miekg/dns v1.1.63 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/onsi/ginkgo/v2 v2.22.2 // indirect
+	github.com/pegasus-go/pegasus/client-go v0.0.0-00010101000000-000000000000
 	github.com/philhofer/fwd v1.1.3-0.20240916144458-20a13a1f6b7c // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
@@ -96,3 +97,5 @@ require (
 )
 
 replace github.com/pegasus-go/pegasus/shared => ../shared
+
+replace github.com/pegasus-go/pegasus/client-go => ../client-go
