@@ -11,6 +11,7 @@ import (
 	"github.com/pegasus-go/pegasus/replicaserver/internal/plog"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/replica/core"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/storage"
+	"github.com/pegasus-go/pegasus/shared/keyschema"
 	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
@@ -114,6 +115,11 @@ type Options struct {
 	// DefaultEngineSyncInterval.
 	EngineSyncInterval time.Duration
 
+	// ClusterID is this cluster's id in [duplication-group] (1..127; 0 when
+	// the cluster has none). Writes of a duplicated table carry it in their
+	// timetags.
+	ClusterID uint8
+
 	// Scope receives the replica's metrics. Default tally.NoopScope.
 	Scope tally.Scope
 	// Logger receives the replica's log lines. Default: discard.
@@ -163,6 +169,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.MaxReplicaCount < 0 {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "replica: negative MaxReplicaCount %d", o.MaxReplicaCount)
+	}
+	if o.ClusterID > keyschema.MaxClusterID {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "replica: cluster id %d exceeds %d", o.ClusterID, keyschema.MaxClusterID)
 	}
 	if o.Config.Ballot != protocol.InvalidBallot && o.Config.Gpid != o.Gpid {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "replica: configuration of %s given to replica %s", o.Config.Gpid, o.Gpid)
