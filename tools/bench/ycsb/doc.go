@@ -17,6 +17,10 @@
 //
 // Concurrency: Run is called from one goroutine; it starts the go-ycsb
 // client's worker goroutines and returns after they have all stopped.
+// go-ycsb's key and operation generators are shared by the workers and
+// record their last value without synchronisation (only the "latest"
+// distribution, unused here, reads it back); the race detector reports
+// this inside go-ycsb when a run has several threads.
 // go-ycsb keeps process-global state (its registry of bindings and its
 // measurement globals), so one process runs one Run at a time.
 package ycsb

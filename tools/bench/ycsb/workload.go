@@ -65,6 +65,7 @@ func workloadProperties(name string, records, ops int64, threads int) (map[strin
 		// [0, recordcount], so load inserts recordcount+1 records and no
 		// read of a later run misses.
 		p["dotransactions"] = "false"
+		p["recordcount"] = strconv.FormatInt(records+1, 10)
 		p["insertcount"] = strconv.FormatInt(records+1, 10)
 		return p, nil
 	}
