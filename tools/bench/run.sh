@@ -99,9 +99,12 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
+	# An etcd member whose peers are already gone can take a while to stop:
+	# give every process 10 s, then SIGKILL.
 	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
 	done
 	if [ "$KEEP" = 0 ] && [ -d "$DIR" ]; then
 		rm -rf "$DIR/data"
@@ -241,14 +244,18 @@ run_ycsb() {
 			"http://127.0.0.1:$((base + 250))/debug/pprof/profile?seconds=$((maxsec > 1 ? maxsec - 1 : 1))" &
 		profiler=$!
 	fi
-	# go-ycsb prints its key ranges on stdout; the result line goes to $out
-	# and the summary to stderr.
+	# The summary line comes on stdout (go-ycsb's key-range notice is
+	# dropped); the result line goes to $out; stderr (the peers' client
+	# libraries log every call cut by the run's deadline) goes to a log.
 	# shellcheck disable=SC2046
 	if ! "$BENCH" ycsb $(binding_args "$system") --system "$system" --workload "$workload" \
 		--threads "$threads" --records "$RECORDS" --ops "$OPS" --round "$round" \
-		--max-duration "${maxsec}s" --out "$out" "${extra[@]}" >>"$DIR/logs/ycsb-stdout.log"; then
+		--max-duration "${maxsec}s" --out "$out" "${extra[@]}" >"$DIR/run.out" 2>>"$DIR/logs/ycsb-stderr.log"; then
 		FAILED+=("$system/$workload/threads=$threads/round=$round")
+		echo "run.sh: $system $workload threads=$threads round=$round failed; last lines of $DIR/logs/ycsb-stderr.log:" >&2
+		tail -n 5 "$DIR/logs/ycsb-stderr.log" >&2
 	fi
+	grep -v '^Using request distribution' "$DIR/run.out" || true
 	if [ -n "$profiler" ]; then wait "$profiler" || true; fi
 }
 

@@ -111,7 +111,7 @@ func runYCSB(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "end the run after this long (0: when the operations are done)")
 	fs.StringArrayVarP(&props, "prop", "p", nil, "go-ycsb property name=value (repeatable), e.g. etcd.endpoints=...")
 	fs.IntVar(&round, "round", 0, "round number recorded with the result")
-	fs.StringVar(&out, "out", "-", "file to append the JSON result line to (-: stdout)")
+	fs.StringVar(&out, "out", "-", "file to append the JSON result line to (-: stdout, after the summary line)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write the client's CPU profile of the run to this file")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve the client's /debug/pprof on this address during the run")
 	if err := parse(fs, args); err != nil {
@@ -155,11 +155,11 @@ func runYCSB(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	res.System, res.Round = system, round
-	fmt.Fprintf(stderr, "%s %s threads=%d round=%d: %.0f ops/s p50=%.0fµs p99=%.0fµs p99.9=%.0fµs ops=%d errors=%d (%.1fs)\n",
+	fmt.Fprintf(stdout, "%s %s threads=%d round=%d: %.0f ops/s p50=%.0fµs p99=%.0fµs p99.9=%.0fµs ops=%d errors=%d (%.1fs)\n",
 		system, cfg.Workload, cfg.Threads, round, res.OpsPerSec, res.Latency.P50Us, res.Latency.P99Us, res.Latency.P999Us,
 		res.Ops, res.Errors, res.Seconds)
 	if res.FirstError != "" {
-		fmt.Fprintf(stderr, "  first error: %s\n", res.FirstError)
+		fmt.Fprintf(stdout, "  first error: %s\n", res.FirstError)
 	}
 	line, jerr := json.Marshal(res)
 	if jerr != nil {
