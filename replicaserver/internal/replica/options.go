@@ -28,6 +28,15 @@ const (
 	DefaultResendInterval     = time.Second
 	DefaultPrepareTimeout     = 5 * time.Second
 	DefaultIdleEmptyWrite     = time.Second
+
+	// DefaultMaxInFlight is the primary's window of prepared, uncommitted
+	// mutations when core.Options.MaxInFlight is zero. A small window makes
+	// concurrent client writes wait for a slot and share the next mutation
+	// (one plog append, one prepare per secondary, one apply for the lot),
+	// while one mutation can still be prepared as the previous one's acks
+	// come back. With the core's own default of 32 nearly every write of a
+	// 3-replica YCSB run got a mutation of its own.
+	DefaultMaxInFlight = 2
 )
 
 // Transport carries the core's replica-to-replica messages. Send is called
@@ -196,6 +205,9 @@ func (o *Options) coreOptions(app protocol.AppInfo, logger *slog.Logger) core.Op
 	co := o.Core
 	co.ID = o.Node
 	co.MaxReplicaCount = o.MaxReplicaCount
+	if co.MaxInFlight == 0 {
+		co.MaxInFlight = DefaultMaxInFlight
+	}
 	if co.MaxReplicaCount == 0 && app.ReplicaCount > 0 {
 		co.MaxReplicaCount = int(app.ReplicaCount)
 	}
