@@ -348,6 +348,14 @@ func (e *Engine) Checkpoint(destDir string) (protocol.Decree, error) {
 	if _, err := e.opts.FS.Stat(destDir); err == nil {
 		return 0, protocol.Errorf(protocol.CodeInvalidArgument, "checkpoint dir %q already exists", destDir)
 	}
+	if e.opts.DisableWAL {
+		// Without a WAL a checkpoint holds only flushed data: flush the
+		// memtables first (commits wait on commitMu), or the copy would
+		// miss the newest records while claiming their decree.
+		if err := e.db.Flush(); err != nil {
+			return 0, ioError("flush before checkpoint", err)
+		}
+	}
 	if err := e.db.Checkpoint(destDir, pebble.WithFlushedWAL()); err != nil {
 		return 0, ioError("checkpoint", err)
 	}
