@@ -7,7 +7,7 @@ PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 MAINS    = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' $(PKGS))
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build onebox test unit deps lint fmt vet staticcheck bench-micro clean
+.PHONY: all build onebox test unit deps lint fmt vet staticcheck bench-micro bench bench-unit clean
 
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := bin/tools/staticcheck
@@ -33,12 +33,16 @@ deps:
 	@scripts/ensure-deps.sh
 
 ## test: the whole suite, unit and integration, as CI runs it.
-test: deps
+test: deps bench-unit
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
 ## unit: the suite without the packages that need external processes.
-unit:
+unit: bench-unit
 	PEGASUS_SKIP_EXTERNAL=1 $(GO) test $(TESTFLAGS) $(PKGS)
+
+## bench-unit: the tests of the YCSB driver (tools/bench is its own module, outside go.work).
+bench-unit:
+	cd tools/bench && GOWORK=off $(GO) test $(TESTFLAGS) ./...
 
 ## bench-micro: Go micro-benchmarks (codec, RPC echo, plog append, storage apply vs raw pebble)
 ## in one run, so their figures are comparable; see docs/benchmarks.md.
@@ -49,6 +53,14 @@ bench-micro:
 		./shared/protocol ./shared/rpc ./replicaserver/internal/plog ./replicaserver/internal/storage \
 		./replicaserver/internal/replica/core ./replicaserver/internal/replica
 
+## bench: peer benchmarks (tools/bench/run.sh): YCSB load, A, B, C (E on Pegasus-Go) against a
+## 3-replica onebox in page-cache and fsync mode, a 3-member etcd, redis and in-process pebble,
+## plus the RPC echo ceiling; prints the median table. BENCH_ARGS go to run.sh (--docs writes
+## docs/benchmarks.md); BENCH_OPS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_SYSTEMS, ... shorten it.
+BENCH_ARGS ?=
+bench:
+	tools/bench/run.sh $(BENCH_ARGS)
+
 lint: fmt vet staticcheck
 
 fmt:
@@ -56,6 +68,7 @@ fmt:
 
 vet:
 	$(GO) vet $(PKGS)
+	cd tools/bench && GOWORK=off $(GO) vet ./...
 
 $(STATICCHECK):
 	GOBIN=$(CURDIR)/bin/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -32,6 +32,7 @@ const (
 	opCheckAndMutate = "check_and_mutate"
 	opBatchGet       = "batch_get"
 	opBatchSet       = "batch_set"
+	opDuplicate      = "duplicate"
 	opScanOpen       = "scan_open"
 	opScanNext       = "scan_next"
 )

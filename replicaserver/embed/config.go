@@ -108,6 +108,9 @@ type StorageConfig struct {
 	EngineSyncInterval config.Duration `toml:"engine_sync_interval" comment:"How often the database is made durable so the plog below it can be deleted."`
 	// DupLaggingWriteThresholdMs is in milliseconds, as Pegasus names it.
 	DupLaggingWriteThresholdMs int64 `toml:"dup_lagging_write_threshold_ms" comment:"A duplicated write shipped more than this many milliseconds after it was made counts in dup_lagging_writes."`
+	// DupTombstoneRetention keeps the tombstones of deletes on duplicated
+	// tables this long (it must exceed the duplication lag).
+	DupTombstoneRetention config.Duration `toml:"dup_tombstone_retention" comment:"Duplicated tables: how long a delete's tombstone is kept so an older write arriving later by duplication cannot bring the record back; must exceed the duplication lag."`
 }
 
 // Default addresses.
@@ -164,6 +167,7 @@ func DefaultConfig() Config {
 			EngineSyncInterval: config.Duration(10 * time.Second),
 
 			DupLaggingWriteThresholdMs: 10_000,
+			DupTombstoneRetention:      config.Duration(storage.DefaultTombstoneRetention),
 		}, Clusters: map[string]string{}},
 		DuplicationGroup: map[string]int{},
 		Logging:          logging.DefaultConfig(),
@@ -301,6 +305,7 @@ func (c *Config) Validate() error {
 	if st.DupLaggingWriteThresholdMs <= 0 {
 		bad("pegasus.server.dup_lagging_write_threshold_ms %d must be positive", st.DupLaggingWriteThresholdMs)
 	}
+	positive("pegasus.server.dup_tombstone_retention", st.DupTombstoneRetention)
 
 	errs = append(errs, config.ValidateClusters(c.Pegasus.Clusters, c.DuplicationGroup, "replication.cluster_name", r.ClusterName)...)
 

@@ -114,7 +114,9 @@ func Start(cfg Config) (_ *Server, err error) {
 			MaxIterationCount: st.MaxIterationCount, MaxIterationSizeBytes: int(st.MaxIterationSize.Int64()),
 			ScanBatchSize: st.ScanBatchSize, MaxScanBatchSize: st.MaxScanBatchSize,
 			MaxScanContexts: st.MaxScanContexts, ScanIdleTimeout: st.ScanIdleTimeout.Std(),
+			TombstoneRetention: st.DupTombstoneRetention.Std(),
 		},
+		ClusterName: r.ClusterName, DuplicationGroup: dupGroup(cfg.DuplicationGroup),
 		TickInterval: r.TickInterval.Std(), ReapInterval: st.ReapInterval.Std(), EngineSyncInterval: st.EngineSyncInterval.Std(),
 		MaxWriteBytes: r.MaxWriteBytes.Int64(),
 		MetaServers:   rs.MetaServers, Meta: meta,
@@ -284,4 +286,13 @@ func (s *Server) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// dupGroup converts the validated [duplication-group] ids.
+func dupGroup(g map[string]int) map[string]uint8 {
+	out := make(map[string]uint8, len(g))
+	for name, id := range g {
+		out[name] = uint8(id)
+	}
+	return out
 }

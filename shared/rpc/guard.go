@@ -34,6 +34,7 @@ type serverConn struct {
 	logger *slog.Logger
 	br     *bufio.Reader
 	fr     *frameReader
+	bw     *batchWriter
 
 	// Owned by the reading goroutine.
 	pending []byte
@@ -54,6 +55,7 @@ func newServerConn(s *Server, conn net.Conn) *serverConn {
 	}
 	c.br = bufio.NewReaderSize(conn, guardBufferBytes)
 	c.fr = newFrameReader(c.br, s.rules)
+	c.bw = newBatchWriter(conn, s.cfg.WriteTimeout, func() { _ = c.closeSocket() })
 	return c
 }
 
@@ -156,13 +158,9 @@ func (c *serverConn) replyViolation(v *frameViolation) {
 	}
 }
 
-// Write applies the write timeout and writes p.
-func (c *serverConn) Write(p []byte) (int, error) {
-	if wt := c.s.cfg.WriteTimeout; wt > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(wt))
-	}
-	return c.Conn.Write(p)
-}
+// Write writes p, one response frame, under the write timeout, coalesced
+// with concurrent responses (see batchWriter).
+func (c *serverConn) Write(p []byte) (int, error) { return c.bw.Write(p) }
 
 // Close closes the socket, except while the server drains: then responses
 // of requests already read may still be written, and Server.Close closes
@@ -198,6 +196,7 @@ type clientConn struct {
 	logger *slog.Logger
 	br     *bufio.Reader
 	fr     *frameReader
+	bw     *batchWriter
 
 	// Owned by the reading goroutine.
 	pending []byte
@@ -218,6 +217,7 @@ func newClientConn(conn net.Conn, cfg *ClientConfig, logger *slog.Logger) *clien
 	}
 	c.br = bufio.NewReaderSize(conn, guardBufferBytes)
 	c.fr = newFrameReader(c.br, frameRules{maxBytes: cfg.MaxMessageBytes, msgType: rpcxproto.Response})
+	c.bw = newBatchWriter(conn, cfg.WriteTimeout, func() { _ = c.Close() })
 	return c
 }
 
@@ -264,12 +264,9 @@ func (c *clientConn) nextFrame() ([]byte, error) {
 	return frame, nil
 }
 
-func (c *clientConn) Write(p []byte) (int, error) {
-	if wt := c.cfg.WriteTimeout; wt > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(wt))
-	}
-	return c.Conn.Write(p)
-}
+// Write writes p, one request frame, under the write timeout, coalesced
+// with concurrent requests (see batchWriter).
+func (c *clientConn) Write(p []byte) (int, error) { return c.bw.Write(p) }
 
 func (c *clientConn) Close() error {
 	c.stop()

@@ -159,7 +159,7 @@ func NewServer(cfg ServerConfig, logger *slog.Logger) (*Server, error) {
 	s.mu.services = make(map[string]map[string]bool)
 	s.mu.conns = make(map[*serverConn]struct{})
 
-	s.rs = server.NewServer()
+	s.rs = server.NewServer(server.WithCustomPool(newWorkerPool()))
 	s.rs.DisableHTTPGateway = true
 	s.rs.DisableJSONRPC = true
 	s.rs.Plugins.Add(serverPlugin{s})

@@ -179,6 +179,16 @@ func (o *Options) sameLayout(old *State) error {
 	if len(old.Clusters) == 0 {
 		return nil // a start that failed before anything was laid out
 	}
+	// Settings left out keep the previous ones (e.g. a plog_sync choice).
+	if o.MetaSettings == nil {
+		o.MetaSettings = old.MetaSettings
+	}
+	if o.ReplicaSettings == nil {
+		o.ReplicaSettings = old.ReplicaSettings
+	}
+	if o.CollectorSettings == nil {
+		o.CollectorSettings = old.CollectorSettings
+	}
 	prev := Options{
 		BasePort: old.BasePort, Clusters: len(old.Clusters),
 		Metas: len(old.Clusters[0].MetaServers), Replicas: len(old.Clusters[0].Replicas),
@@ -217,7 +227,8 @@ func newState(o *Options, dir, binDir string, ports []Port) (*State, *plan) {
 		}
 		addr[pt.Instance][pt.Use] = pt.Addr()
 	}
-	st := &State{Version: stateVersion, Dir: dir, Store: "local", BasePort: o.BasePort, BinDir: binDir}
+	st := &State{Version: stateVersion, Dir: dir, Store: "local", BasePort: o.BasePort, BinDir: binDir,
+		MetaSettings: o.MetaSettings, ReplicaSettings: o.ReplicaSettings, CollectorSettings: o.CollectorSettings}
 	p := &plan{}
 	if o.ZooKeeper {
 		st.Store = "zookeeper"

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,7 +103,8 @@ func TestStartRefusals(t *testing.T) {
 	})
 	t.Run("other layout", func(t *testing.T) {
 		dir := t.TempDir()
-		st, _ := newState(&Options{Metas: 1, Replicas: 3, Clusters: 1, BasePort: 30001}, dir, "bin", Ports(Options{BasePort: 30001}))
+		st, _ := newState(&Options{Metas: 1, Replicas: 3, Clusters: 1, BasePort: 30001,
+			ReplicaSettings: []string{"replication.plog_sync=pagecache"}}, dir, "bin", Ports(Options{BasePort: 30001}))
 		if err := st.save(); err != nil {
 			t.Fatal(err)
 		}
@@ -115,6 +117,14 @@ func TestStartRefusals(t *testing.T) {
 		o := Options{Dir: dir}
 		if err := o.sameLayout(st); err != nil || o.BasePort != 30001 || o.Metas != 1 || o.Replicas != 3 || o.Clusters != 1 || o.ZooKeeper {
 			t.Fatalf("sameLayout filled %+v, %v", o, err)
+		}
+		// Settings left out keep the previous ones; given ones replace them.
+		if !slices.Equal(o.ReplicaSettings, []string{"replication.plog_sync=pagecache"}) {
+			t.Fatalf("restart dropped the replica settings: %q", o.ReplicaSettings)
+		}
+		o = Options{Dir: dir, ReplicaSettings: []string{"replication.plog_sync=fsync"}}
+		if err := o.sameLayout(st); err != nil || !slices.Equal(o.ReplicaSettings, []string{"replication.plog_sync=fsync"}) {
+			t.Fatalf("restart with new settings: %q, %v", o.ReplicaSettings, err)
 		}
 	})
 }

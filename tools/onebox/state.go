@@ -49,6 +49,11 @@ type State struct {
 	// Instances in start order: the ZooKeeper (if any), then every meta
 	// server, then every replica server.
 	Instances []Instance `json:"instances"`
+	// The "section.key=value" settings the onebox was started with; a
+	// restart that gives none keeps them.
+	MetaSettings      []string `json:"meta_settings,omitempty"`
+	ReplicaSettings   []string `json:"replica_settings,omitempty"`
+	CollectorSettings []string `json:"collector_settings,omitempty"`
 }
 
 // Cluster is one cluster of a onebox.

@@ -36,6 +36,16 @@
 // the round's snapshot is published, so a read that starts after Write
 // returned sees the write, and Info and Status show at least its decree.
 //
+// While the table is duplicated (SetDuplicating, or a follower table:
+// envs with protocol.EnvDupMasterApp) every mutation carries
+// protocol.MutationDupTimetags, writes get timestamps above every one
+// applied, and incr / check_and_set / check_and_mutate are converted by
+// the primary into idempotent writes before they reach the log (the loop
+// holds them, and every write behind them, until everything earlier is
+// applied, computes the result and proposes it first); see dupmode.go.
+// OpDuplicate writes carry entries another cluster shipped and apply
+// last-writer-wins per key (dupapply.go).
+//
 // Messages for other replicas go to Options.Transport; messages from them
 // come in through Step. Configuration proposals go to
 // Options.OnConfigProposal.
@@ -95,8 +105,8 @@
 // (SyncWAL, then wakes the loop to collect the plog) and the TTL reaper
 // (small steps every ReapInterval; its counts are exported as metrics).
 // Write, Engine, UpdateConfig, GrantLease, ExpireLease, SetGCFloor, Step,
-// Info, Status, Close and the learning methods are safe for concurrent
-// use. Engine, Info and Status
+// SetDuplicating, Duplicating, Info, Status, Close and the learning methods
+// are safe for concurrent use. Engine, Info and Status
 // never wait for the loop: the loop publishes a snapshot (core status and
 // read permission) after every round. UpdateConfig, GrantLease and
 // ExpireLease run on the loop and return once the state they caused is

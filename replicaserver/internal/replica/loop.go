@@ -56,6 +56,9 @@ func (r *Replica) run(tickC <-chan time.Time, ticker *time.Ticker) {
 			r.maybeGC()
 		}
 		err := r.handleReady()
+		for err == nil && r.releaseHeld() {
+			err = r.handleReady()
+		}
 		if errors.Is(err, errKilled) {
 			return
 		}
@@ -90,7 +93,25 @@ func (r *Replica) drainProposals() {
 	}
 }
 
+// propose offers a client write to the core. While the table is
+// duplicated, writes get the duplication flag and timestamps, and
+// non-idempotent writes (with everything behind them) are held until they
+// can be converted; see dupmode.go.
 func (r *Replica) propose(p core.Proposal) {
+	if len(r.held) > 0 || (r.duplicating() && !p.Op.Idempotent()) {
+		r.held = append(r.held, p)
+		return
+	}
+	r.proposeNow(p)
+}
+
+func (r *Replica) proposeNow(p core.Proposal) {
+	if p.Op == protocol.OpDuplicate || r.duplicating() {
+		p.Flags |= protocol.MutationDupTimetags
+		// Above every timestamp applied, duplicated ones included, so the
+		// write wins against everything it could have seen.
+		p.TimestampUs = max(p.TimestampUs, r.engine.LastTimestampUs()+1)
+	}
 	if err := r.core.Propose(p); err != nil {
 		r.answer(p.Token, writeResult{err: err})
 	}
@@ -215,18 +236,30 @@ func (r *Replica) appendEntries(ents []*protocol.Mutation) error {
 func (r *Replica) apply(a core.Apply) error {
 	m := a.Mutation
 	start := time.Now()
-	wb, err := r.engine.NewWriteBatch(m.Decree, storage.WriteOptions{TimestampUs: m.TimestampUs})
+	dup := m.Flags&protocol.MutationDupTimetags != 0
+	wb, err := r.engine.NewWriteBatch(m.Decree, storage.WriteOptions{TimestampUs: m.TimestampUs, ClusterID: r.opts.ClusterID, DupTimetags: dup})
 	if err != nil {
 		return r.applyFailed(m, err)
 	}
 	defer wb.Close()
+	var onEntry func(protocol.DuplicateEntry)
+	if r.role == core.RolePrimary {
+		onEntry = r.metrics.dupEntryApplied(r.opts.Clock())
+	}
 	results := make([]writeResult, len(m.Updates))
 	for i, u := range m.Updates {
-		resp, err := applyUpdate(wb, m.Decree, u)
+		resp, err := applyUpdate(wb, m.Decree, u, dup, onEntry)
 		if err != nil && isBatchFatal(err) {
 			return r.applyFailed(m, err)
 		}
 		results[i] = writeResult{resp: resp, err: err}
+		if err == nil && a.Tokens != nil {
+			if pw, ok := a.Tokens[i].(*pendingWrite); ok && pw != nil && pw.converted != nil {
+				// A converted incr / check_and_*: its caller gets the
+				// result computed when it was converted.
+				results[i].resp = pw.converted(m.Decree)
+			}
+		}
 		if err != nil && (a.Tokens == nil || a.Tokens[i] == nil) {
 			r.logger.Debug("update failed", logging.Decree(m.Decree), "op", u.Op.String(), logging.Err(err))
 		}

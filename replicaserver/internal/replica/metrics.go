@@ -3,6 +3,7 @@ package replica
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/uber-go/tally/v4"
 
@@ -24,6 +25,10 @@ const (
 	MetricReaperScanned      = "reaper_scanned_records"   // counter: records the TTL reaper examined
 	MetricReaperReclaimed    = "reaper_reclaimed_records" // counter: expired records the TTL reaper deleted
 	MetricEngineSyncs        = "engine_syncs"             // counter: engine syncs that advanced the durable decree
+
+	// Duplication (Pegasus names).
+	MetricDupConvertedWrites = "dup_disabled_non_idempotent_write_count" // counter: incr / check_and_* of a duplicated table converted into idempotent writes
+	MetricDupTimeLag         = "dup_time_lag_ms"                         // histogram: on the primary, apply time - the duplicated entry's source timestamp, in ms
 )
 
 type metrics struct {
@@ -39,6 +44,8 @@ type metrics struct {
 	reaperScanned   tally.Counter
 	reaperReclaimed tally.Counter
 	engineSyncs     tally.Counter
+	dupConverted    tally.Counter
+	dupTimeLag      tally.Histogram
 	rejectedMu      sync.Mutex
 	rejected        map[protocol.ErrorCode]tally.Counter
 	mutationsTotal  atomic.Uint64
@@ -62,6 +69,8 @@ func newMetrics(scope tally.Scope) *metrics {
 		reaperScanned:   scope.Counter(MetricReaperScanned),
 		reaperReclaimed: scope.Counter(MetricReaperReclaimed),
 		engineSyncs:     scope.Counter(MetricEngineSyncs),
+		dupConverted:    scope.Counter(MetricDupConvertedWrites),
+		dupTimeLag:      scope.Histogram(MetricDupTimeLag, tally.MustMakeExponentialValueBuckets(1, 2, 20)),
 		rejected:        map[protocol.ErrorCode]tally.Counter{},
 	}
 }
@@ -87,4 +96,13 @@ func (m *metrics) reaped(s storage.ReapStats) {
 	m.reaperScanned.Inc(int64(s.Scanned - m.lastReap.Scanned))
 	m.reaperReclaimed.Inc(int64(s.Reclaimed - m.lastReap.Reclaimed))
 	m.lastReap = s
+}
+
+// dupEntryApplied returns the hook that records dup_time_lag_ms for every
+// duplicated entry applied at now.
+func (m *metrics) dupEntryApplied(now time.Time) func(protocol.DuplicateEntry) {
+	nowUs := now.UnixMicro()
+	return func(e protocol.DuplicateEntry) {
+		m.dupTimeLag.RecordValue(float64(max(nowUs-e.TimestampUs, 0)) / 1000)
+	}
 }

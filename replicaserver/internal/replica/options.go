@@ -11,6 +11,7 @@ import (
 	"github.com/pegasus-go/pegasus/replicaserver/internal/plog"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/replica/core"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/storage"
+	"github.com/pegasus-go/pegasus/shared/keyschema"
 	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
@@ -27,6 +28,15 @@ const (
 	DefaultResendInterval     = time.Second
 	DefaultPrepareTimeout     = 5 * time.Second
 	DefaultIdleEmptyWrite     = time.Second
+
+	// DefaultMaxInFlight is the primary's window of prepared, uncommitted
+	// mutations when core.Options.MaxInFlight is zero. A small window makes
+	// concurrent client writes wait for a slot and share the next mutation
+	// (one plog append, one prepare per secondary, one apply for the lot),
+	// while one mutation can still be prepared as the previous one's acks
+	// come back. With the core's own default of 32 nearly every write of a
+	// 3-replica YCSB run got a mutation of its own.
+	DefaultMaxInFlight = 2
 )
 
 // Transport carries the core's replica-to-replica messages. Send is called
@@ -114,6 +124,11 @@ type Options struct {
 	// DefaultEngineSyncInterval.
 	EngineSyncInterval time.Duration
 
+	// ClusterID is this cluster's id in [duplication-group] (1..127; 0 when
+	// the cluster has none). Writes of a duplicated table carry it in their
+	// timetags.
+	ClusterID uint8
+
 	// Scope receives the replica's metrics. Default tally.NoopScope.
 	Scope tally.Scope
 	// Logger receives the replica's log lines. Default: discard.
@@ -164,6 +179,9 @@ func (o *Options) ensureDefaults() error {
 	if o.MaxReplicaCount < 0 {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "replica: negative MaxReplicaCount %d", o.MaxReplicaCount)
 	}
+	if o.ClusterID > keyschema.MaxClusterID {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "replica: cluster id %d exceeds %d", o.ClusterID, keyschema.MaxClusterID)
+	}
 	if o.Config.Ballot != protocol.InvalidBallot && o.Config.Gpid != o.Gpid {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "replica: configuration of %s given to replica %s", o.Config.Gpid, o.Gpid)
 	}
@@ -187,6 +205,9 @@ func (o *Options) coreOptions(app protocol.AppInfo, logger *slog.Logger) core.Op
 	co := o.Core
 	co.ID = o.Node
 	co.MaxReplicaCount = o.MaxReplicaCount
+	if co.MaxInFlight == 0 {
+		co.MaxInFlight = DefaultMaxInFlight
+	}
 	if co.MaxReplicaCount == 0 && app.ReplicaCount > 0 {
 		co.MaxReplicaCount = int(app.ReplicaCount)
 	}

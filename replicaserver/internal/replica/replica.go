@@ -54,6 +54,9 @@ type Replica struct {
 	bytesSinceSync int64
 	pendingCalls   []call
 	answers        []pendingAnswer
+	// held are client writes waiting behind a non-idempotent write of a
+	// duplicated table until it can be converted (dupmode.go).
+	held []core.Proposal
 
 	propc    chan core.Proposal
 	stepc    chan core.Message
@@ -73,9 +76,13 @@ type Replica struct {
 	floors     gcFloors
 	snap       atomic.Pointer[snapshot]
 	failure    atomic.Pointer[errBox]
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
+	// dupOn is SetDuplicating's switch; dupFollower is set while the
+	// table's envs make it a duplication follower (dupmode.go).
+	dupOn       atomic.Bool
+	dupFollower atomic.Bool
+	closed      atomic.Bool
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // call is a function run on the loop goroutine; its result is sent on done
@@ -93,11 +100,19 @@ type snapshot struct {
 	status  core.Status
 	readErr error
 	app     protocol.AppInfo
+	held    int // writes held behind a conversion (dupmode.go)
 }
 
 // pendingWrite is the token of a client write.
 type pendingWrite struct {
 	ch chan writeResult
+	// req is the decoded request (the loop converts non-idempotent
+	// writes of duplicated tables from it).
+	req protocol.Message
+	// converted, set when the write was converted into idempotent
+	// updates, returns the caller's response for the decree that applied
+	// them.
+	converted func(protocol.Decree) protocol.Message
 }
 
 type writeResult struct {
@@ -255,8 +270,9 @@ func (r *Replica) persist() error {
 	return writeMeta(r.fs, r.opts.Dir, Meta{Gpid: r.gpid, App: r.app, Config: r.cfg, Role: r.role.String()})
 }
 
-// applyEnvs applies the table envs the engine knows about.
+// applyEnvs applies the table envs the engine and duplication know about.
 func (r *Replica) applyEnvs() {
+	r.dupFollower.Store(r.app.Envs[protocol.EnvDupMasterApp] != "")
 	ttl := int64(0)
 	if v, ok := r.app.Envs[EnvDefaultTTL]; ok && v != "" {
 		n, err := strconv.ParseInt(v, 10, 32)
@@ -307,7 +323,7 @@ func (r *Replica) checkLease() {
 
 // publish makes the loop's state visible to other goroutines.
 func (r *Replica) publish() {
-	r.snap.Store(&snapshot{status: r.core.Status(), readErr: r.core.CanRead(), app: r.app})
+	r.snap.Store(&snapshot{status: r.core.Status(), readErr: r.core.CanRead(), app: r.app, held: len(r.held)})
 }
 
 // Write applies one client write: req is the decoded request of op (see
@@ -341,7 +357,7 @@ func (r *Replica) write(ctx context.Context, op protocol.OpCode, req protocol.Me
 	if err != nil {
 		return nil, err
 	}
-	pw := &pendingWrite{ch: make(chan writeResult, 1)}
+	pw := &pendingWrite{ch: make(chan writeResult, 1), req: req}
 	p := core.Proposal{Op: op, Body: u.Body, Token: pw, TimestampUs: r.opts.Clock().UnixMicro()}
 	select {
 	case r.propc <- p:
@@ -561,8 +577,9 @@ type Status struct {
 	LastApplied   protocol.Decree `json:"last_applied"`
 	LastDurable   protocol.Decree `json:"last_durable"`
 	Plog          PlogStatus      `json:"plog"`
-	// QueuedWrites counts writes waiting for the loop or for the core's
-	// in-flight window.
+	// QueuedWrites counts writes waiting for the loop, for the core's
+	// in-flight window or (duplicated tables) behind a write being
+	// converted.
 	QueuedWrites int `json:"queued_writes"`
 	// LeaseUntil is when the lease runs out; zero when there is none, and
 	// far in the future for a self-granted lease.
@@ -600,7 +617,7 @@ func (r *Replica) Status() Status {
 		LastDurable: r.engine.LastDurableDecree(),
 		Plog: PlogStatus{MinDecree: ps.MinDecree, MaxDecree: ps.MaxDecree, LastCommitted: ps.LastCommitted,
 			Segments: ps.Segments, TotalBytes: ps.TotalBytes},
-		QueuedWrites:   len(r.propc) + s.Queued,
+		QueuedWrites:   len(r.propc) + s.Queued + sn.held,
 		Mutations:      r.metrics.mutationsTotal.Load(),
 		Updates:        r.metrics.updatesTotal.Load(),
 		RejectedWrites: r.metrics.rejectedTotal.Load(),

@@ -26,7 +26,15 @@ import (
 // TestConcurrentWriters runs 16 writers doing sets, incrs on a private and
 // a shared counter, and check_and_sets; every acknowledged write must be
 // visible afterwards and concurrent sets must share mutations.
+// TestConcurrentWriters races writers over shared incr and check_and_set
+// keys, with the table duplicated (non-idempotent writes converted by the
+// primary) and without: the outcomes must be the same.
 func TestConcurrentWriters(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { runConcurrentWriters(t, false) })
+	t.Run("duplicated", func(t *testing.T) { runConcurrentWriters(t, true) })
+}
+
+func runConcurrentWriters(t *testing.T, dup bool) {
 	fs := vfs.NewMem()
 	prepareFS(t, fs)
 	scope := tally.NewTestScope("", nil)
@@ -34,6 +42,7 @@ func TestConcurrentWriters(t *testing.T) {
 	opts.Scope = scope
 	r := mustOpen(t, opts)
 	defer mustClose(t, r)
+	r.SetDuplicating(dup)
 
 	const writers, ops = 16, 60
 	type result struct {
@@ -143,6 +152,14 @@ func TestConcurrentWriters(t *testing.T) {
 
 	st := r.Status()
 	total := uint64(writers * ops * 2)
+	if dup {
+		// Converted check_and_sets that fail write nothing.
+		total = uint64(writers*ops + writers*(ops-ops/3) + len(winners))
+		checkDuplicatedLog(t, r)
+		if c := scope.Snapshot().Counters()["dup_disabled_non_idempotent_write_count+"]; c == nil || c.Value() != int64(writers*ops) {
+			t.Fatalf("dup_disabled_non_idempotent_write_count = %v, want %d", c, writers*ops)
+		}
+	}
 	if st.Updates != total {
 		t.Fatalf("updates = %d, want %d", st.Updates, total)
 	}

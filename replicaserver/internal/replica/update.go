@@ -26,9 +26,10 @@ const batchSetMarker byte = 0xB5
 //	OpIncr           *protocol.IncrRequest
 //	OpCheckAndSet    *protocol.CheckAndSetRequest
 //	OpCheckAndMutate *protocol.CheckAndMutateRequest
+//	OpDuplicate      *protocol.DuplicateRequest (entries another cluster shipped)
 //
-// OpEmpty belongs to the core and OpDuplicate to duplication; both are
-// refused. A mismatch or a request that cannot be applied (an empty
+// OpEmpty belongs to the core and is refused. A mismatch or a request
+// that cannot be applied (an empty
 // multi_set, a negative TTL, a hashkey longer than keyschema.MaxHashKeyLen,
 // an unknown check type, ...) is CodeInvalidArgument.
 func EncodeUpdate(op protocol.OpCode, req protocol.Message) (protocol.Update, error) {
@@ -80,6 +81,8 @@ func DecodeUpdate(u protocol.Update) (protocol.Message, error) {
 		req = &protocol.CheckAndSetRequest{}
 	case protocol.OpCheckAndMutate:
 		req = &protocol.CheckAndMutateRequest{}
+	case protocol.OpDuplicate:
+		req = &protocol.DuplicateRequest{}
 	default:
 		return nil, protocol.Errorf(protocol.CodeNotImplementable, "cannot decode %s update", u.Op.String())
 	}
@@ -196,6 +199,12 @@ func validateRequest(op protocol.OpCode, req protocol.Message) error {
 			}
 			errs = append(errs, checkTTL(m.TTLSeconds))
 		}
+	case protocol.OpDuplicate:
+		r, ok := req.(*protocol.DuplicateRequest)
+		if !ok {
+			return mismatch(op, req)
+		}
+		return validateDuplicate(r)
 	default:
 		return protocol.Errorf(protocol.CodeInvalidArgument, "op %s cannot be written by clients", op.String())
 	}
@@ -211,13 +220,19 @@ func validateRequest(op protocol.OpCode, req protocol.Message) error {
 // applyUpdate decodes u and applies it to wb, returning the response for
 // its caller. A failed check of check_and_set / check_and_mutate is a
 // response with CheckPassed false, not an error. Any error leaves wb as it
-// was (the engine's operations are all-or-nothing).
-func applyUpdate(wb *storage.WriteBatch, decree protocol.Decree, u protocol.Update) (protocol.Message, error) {
+// was (the engine's operations are all-or-nothing). onEntry, if set, is
+// called for every entry of an OpDuplicate update.
+func applyUpdate(wb *storage.WriteBatch, decree protocol.Decree, u protocol.Update, dup bool, onEntry func(protocol.DuplicateEntry)) (protocol.Message, error) {
 	req, err := DecodeUpdate(u)
 	if err != nil || req == nil {
 		return nil, err
 	}
 	switch r := req.(type) {
+	case *protocol.DuplicateRequest:
+		if !dup {
+			return nil, protocol.Errorf(protocol.CodeInvalidArgument, "duplicate update in a mutation without duplication timetags")
+		}
+		return applyDuplicate(wb, r, onEntry)
 	case *protocol.SetRequest:
 		if err := wb.Set(r.HashKey, r.SortKey, r.Value, r.TTLSeconds); err != nil {
 			return nil, err

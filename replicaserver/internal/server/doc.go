@@ -30,7 +30,12 @@
 //     and the key's own hash (keyschema.Hash of the hashkey) must map to
 //     the replica's partition, else CodeWrongPartition; BatchGet and
 //     BatchSet check every key and answer a failing key with its own code
-//     while the others proceed.
+//     while the others proceed;
+//   - Duplicate (entries another cluster's duplicator ships; dup_recv.go)
+//     checks every entry: a cluster id of another cluster of
+//     Options.DuplicationGroup, a duplicable op (put, multi_set, batch_set,
+//     del, multi_del, del_range) and hashkeys of this partition; the whole
+//     request becomes one OpDuplicate write.
 //
 // A table env replica.deny_client_request (EnvDenyClientRequest, set for
 // hot migration) is checked right after the lookup: timeout*read|write|all

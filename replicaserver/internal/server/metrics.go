@@ -34,6 +34,7 @@ const (
 	opScanClose
 	opBatchGet
 	opBatchSet
+	opDuplicate
 	numOps
 )
 
@@ -55,6 +56,7 @@ var opNames = [numOps]string{
 	opScanClose:      "scan_close",
 	opBatchGet:       "batch_get",
 	opBatchSet:       "batch_set",
+	opDuplicate:      "duplicate",
 }
 
 func (o op) String() string { return opNames[o] }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pegasus-go/pegasus/replicaserver/internal/plog"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/storage"
+	"github.com/pegasus-go/pegasus/shared/keyschema"
 	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
@@ -109,6 +110,14 @@ type Options struct {
 	// long. Default DefaultDupCheckpointIdleTimeout.
 	DupCheckpointIdleTimeout time.Duration
 
+	// ClusterName is this server's cluster ([replication] cluster_name) and
+	// DuplicationGroup the [duplication-group] section: cluster name ->
+	// cluster id (1..127). Replicas put the own cluster's id into the
+	// timetags of duplicated tables; the Duplicate handler accepts entries
+	// only from the other clusters of the group.
+	ClusterName      string
+	DuplicationGroup map[string]uint8
+
 	// MaxWriteBytes bounds the keys and values of one write request.
 	// Default DefaultMaxWriteBytes.
 	MaxWriteBytes int64
@@ -187,6 +196,11 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.LearnRateLimitBytes < 0 {
 		return fmt.Errorf("server: negative LearnRateLimitBytes %d", o.LearnRateLimitBytes)
+	}
+	for name, id := range o.DuplicationGroup {
+		if id == 0 || id > keyschema.MaxClusterID {
+			return fmt.Errorf("server: duplication-group.%s = %d: want a cluster id in 1..%d", name, id, keyschema.MaxClusterID)
+		}
 	}
 	if o.MaxWriteBytes == 0 {
 		o.MaxWriteBytes = DefaultMaxWriteBytes

@@ -87,6 +87,9 @@ type ReplicaOptions struct {
 	// ExternalLease is always true: the server manages leases (from meta
 	// beacons, or a lease that never ends without a meta server).
 	ExternalLease bool
+	// ClusterID is this cluster's id in [duplication-group] (0: none),
+	// written into the timetags of duplicated tables.
+	ClusterID uint8
 
 	Scope  tally.Scope
 	Logger *slog.Logger

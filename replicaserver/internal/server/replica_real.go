@@ -36,7 +36,7 @@ func openReplica(o ReplicaOptions) (Replica, error) {
 		Storage: o.Storage, TickInterval: o.TickInterval, MaxReplicaCount: o.MaxReplicaCount,
 		Core:          coreTimeouts(o),
 		ExternalLease: o.ExternalLease, ReapInterval: o.ReapInterval, EngineSyncInterval: o.EngineSyncInterval,
-		Transport: o.Transport, OnConfigProposal: o.OnConfigProposal,
+		Transport: o.Transport, OnConfigProposal: o.OnConfigProposal, ClusterID: o.ClusterID,
 		Scope: o.Scope, Logger: o.Logger, Clock: o.Clock,
 	})
 	if err != nil {

@@ -438,6 +438,7 @@ func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protoc
 		Storage: o.Storage, TickInterval: o.TickInterval, ReapInterval: o.ReapInterval,
 		EngineSyncInterval: o.EngineSyncInterval, MaxReplicaCount: o.MaxReplicaCount, ExternalLease: true,
 		GroupCheckInterval: o.GroupCheckInterval, PrepareTimeout: o.PrepareTimeout,
+		ClusterID:        o.DuplicationGroup[o.ClusterName],
 		Transport:        &replicaTransport{s: s, gpid: g},
 		OnConfigProposal: func(cp core.ConfigProposal) { s.proposer.fromCore(g, cp) },
 		Scope: o.Scope.SubScope("replica").Tagged(map[string]string{

@@ -18,6 +18,18 @@
 //     records later; its deletes never touch the metadata.
 //   - Internal keys (metadata) live above keyschema.DataUpperBound and are
 //     never returned by reads or scans.
+//   - Duplicated tables (write batches with WriteOptions.DupTimetags):
+//     every write resolves last-writer-wins against the stored record by
+//     timetag (timestamp, then cluster id; see dup.go), deletes leave
+//     tombstones (a value header with the timetag's delete flag and an
+//     empty value), and tombstones are invisible to every read, scan and
+//     to the reads inside write batches, exactly like absent records. The
+//     Reaper deletes tombstones older than Options.TombstoneRetention.
+//     Batches without DupTimetags never read before writing and delete
+//     records (tombstones included) outright.
+//   - LastTimestampUs, persisted with the metadata, is the largest
+//     timestamp any committed batch wrote with, duplicated entries
+//     included.
 //
 // # Concurrency
 //

@@ -37,33 +37,49 @@ var (
 // metaKey holds the replica metadata record.
 var metaKey = keyschema.InternalKey("replica-meta")
 
+// The metadata record: version 1 holds the last applied decree and the
+// data version; version 2 adds the largest write timestamp.
 const (
-	metaVersion = 1
-	metaLen     = 1 + 8 + 4
+	metaVersion1 = 1
+	metaVersion  = 2
+	metaLen1     = 1 + 8 + 4
+	metaLen      = metaLen1 + 8
 )
 
 // replicaMeta is the metadata record written with every committed batch.
 type replicaMeta struct {
 	lastApplied protocol.Decree
 	dataVersion uint32
+	// lastTimestampUs is the largest timestamp (µs) any committed batch
+	// wrote with: a batch's own timestamp or a duplicated entry's.
+	lastTimestampUs int64
 }
 
 func (m replicaMeta) encode() []byte {
 	b := make([]byte, 0, metaLen)
 	b = append(b, metaVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.lastApplied))
-	return binary.BigEndian.AppendUint32(b, m.dataVersion)
+	b = binary.BigEndian.AppendUint32(b, m.dataVersion)
+	return binary.BigEndian.AppendUint64(b, uint64(max(m.lastTimestampUs, 0)))
 }
 
 func decodeMeta(b []byte) (replicaMeta, error) {
-	if len(b) != metaLen || b[0] != metaVersion {
+	if len(b) == 0 || !(b[0] == metaVersion1 && len(b) == metaLen1 || b[0] == metaVersion && len(b) == metaLen) {
 		return replicaMeta{}, protocol.Errorf(protocol.CodeCorruption, "storage: malformed replica metadata (%d bytes)", len(b))
 	}
 	d := binary.BigEndian.Uint64(b[1:9])
 	if d > 1<<62 {
 		return replicaMeta{}, protocol.Errorf(protocol.CodeCorruption, "storage: replica metadata decree %d out of range", d)
 	}
-	return replicaMeta{lastApplied: protocol.Decree(d), dataVersion: binary.BigEndian.Uint32(b[9:13])}, nil
+	m := replicaMeta{lastApplied: protocol.Decree(d), dataVersion: binary.BigEndian.Uint32(b[9:13])}
+	if b[0] == metaVersion {
+		ts := binary.BigEndian.Uint64(b[13:21])
+		if ts > keyschema.MaxTimetagTimestampUs {
+			return replicaMeta{}, protocol.Errorf(protocol.CodeCorruption, "storage: replica metadata timestamp %d out of range", ts)
+		}
+		m.lastTimestampUs = int64(ts)
+	}
+	return m, nil
 }
 
 // Engine is the storage engine of one partition replica: a pebble database
@@ -84,11 +100,12 @@ type Engine struct {
 	// other: write batches, reaper deletes and checkpoints.
 	commitMu sync.Mutex
 
-	batchOpen   atomic.Bool
-	lastApplied atomic.Int64
-	lastDurable atomic.Int64
-	defaultTTL  atomic.Int32
-	dataVersion uint32
+	batchOpen     atomic.Bool
+	lastApplied   atomic.Int64
+	lastTimestamp atomic.Int64
+	lastDurable   atomic.Int64
+	defaultTTL    atomic.Int32
+	dataVersion   uint32
 
 	scans *ScanManager
 }
@@ -127,6 +144,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.lastApplied.Store(int64(meta.lastApplied))
+	e.lastTimestamp.Store(meta.lastTimestampUs)
 	e.lastDurable.Store(int64(meta.lastApplied))
 	e.dataVersion = meta.dataVersion
 	e.logger.Info("storage engine opened", "dir", dir, "decree", int64(meta.lastApplied), "data_version", meta.dataVersion)
@@ -237,6 +255,13 @@ func (e *Engine) LastDurableDecree() protocol.Decree {
 	return protocol.Decree(e.lastDurable.Load())
 }
 
+// LastTimestampUs returns the largest timestamp (µs since the Unix epoch)
+// a committed write batch wrote with: batch timestamps and duplicated
+// entries' timestamps. It survives reopening (it is part of the replica
+// metadata). A primary of a duplicated table gives later writes a larger
+// timestamp, so a write that follows a duplicated one wins against it.
+func (e *Engine) LastTimestampUs() int64 { return e.lastTimestamp.Load() }
+
 // DataVersion returns the data version stored in the replica metadata.
 func (e *Engine) DataVersion() uint32 { return e.dataVersion }
 
@@ -323,6 +348,14 @@ func (e *Engine) Checkpoint(destDir string) (protocol.Decree, error) {
 	if _, err := e.opts.FS.Stat(destDir); err == nil {
 		return 0, protocol.Errorf(protocol.CodeInvalidArgument, "checkpoint dir %q already exists", destDir)
 	}
+	if e.opts.DisableWAL {
+		// Without a WAL a checkpoint holds only flushed data: flush the
+		// memtables first (commits wait on commitMu), or the copy would
+		// miss the newest records while claiming their decree.
+		if err := e.db.Flush(); err != nil {
+			return 0, ioError("flush before checkpoint", err)
+		}
+	}
 	if err := e.db.Checkpoint(destDir, pebble.WithFlushedWAL()); err != nil {
 		return 0, ioError("checkpoint", err)
 	}
@@ -368,8 +401,8 @@ type record struct {
 	timetag  uint64
 }
 
-// getRecord reads key through g. found is false when the key is absent or
-// expired at nowEpoch. The returned value is a copy.
+// getRecord reads key through g. found is false when the key is absent,
+// expired at nowEpoch or a tombstone. The returned value is a copy.
 func getRecord(g getter, key []byte, nowEpoch uint32) (rec record, found bool, err error) {
 	raw, closer, err := g.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -383,7 +416,7 @@ func getRecord(g getter, key []byte, nowEpoch uint32) (rec record, found bool, e
 	if err != nil {
 		return record{}, false, err
 	}
-	if expiredAt(h.ExpireTs, nowEpoch) {
+	if hidden(h, nowEpoch) {
 		return record{}, false, nil
 	}
 	return record{value: bytes.Clone(user), expireTs: h.ExpireTs, timetag: h.Timetag}, true, nil
@@ -396,6 +429,21 @@ func decodeStored(key, raw []byte) (keyschema.ValueHeader, []byte, error) {
 		return h, nil, protocol.Errorf(protocol.CodeCorruption, "storage: key %x: %v", key, err)
 	}
 	return h, user, nil
+}
+
+// tombstoneBit is the delete flag of a timetag (keyschema.PackTimetag): a
+// record whose timetag has it is a tombstone, left by a delete of a
+// duplicated table so a later-arriving older write cannot resurrect the
+// record. Tombstones are invisible to every read.
+const tombstoneBit = 1
+
+// isTombstone reports whether a stored record is a tombstone.
+func isTombstone(h keyschema.ValueHeader) bool { return h.Timetag&tombstoneBit != 0 }
+
+// hidden reports whether a stored record is invisible to reads at
+// nowEpoch: expired, or a tombstone.
+func hidden(h keyschema.ValueHeader, nowEpoch uint32) bool {
+	return isTombstone(h) || expiredAt(h.ExpireTs, nowEpoch)
 }
 
 // expiredAt is keyschema.IsExpired on precomputed epoch seconds.

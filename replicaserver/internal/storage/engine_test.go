@@ -396,8 +396,8 @@ func TestReaperKeepsRewrittenRecord(t *testing.T) {
 	key, _ := keyschema.EncodeKey([]byte("h"), []byte("k"))
 	// The record is rewritten between the reaper's scan and its delete.
 	apply(t, e, func(wb *WriteBatch) { must(t, wb.Set([]byte("h"), []byte("k"), []byte("new"), 0)) })
-	n, err := r.deleteExpired([][]byte{key}, keyschema.EpochSeconds(clock.Now()))
-	if err != nil || n != 0 {
+	n, tombs, err := r.deleteExpired([][]byte{key}, reapCutoff{expire: keyschema.EpochSeconds(clock.Now())})
+	if err != nil || n != 0 || tombs != 0 {
 		t.Fatalf("deleted %d, %v", n, err)
 	}
 	if v, err := e.Get([]byte("h"), []byte("k")); err != nil || string(v) != "new" {
@@ -444,6 +444,33 @@ func TestCheckpointAndReopen(t *testing.T) {
 	}
 }
 
+// TestCheckpointWithoutWAL: with pebble's WAL off, the newest records
+// live only in the memtable; the checkpoint must still hold everything up
+// to the decree it reports.
+func TestCheckpointWithoutWAL(t *testing.T) {
+	fs := vfs.NewMem()
+	clock := newFakeClock()
+	e := openTest(t, fs, clock, func(o *Options) { o.DisableWAL = true })
+	for i := range 3 {
+		apply(t, e, func(wb *WriteBatch) {
+			must(t, wb.Set([]byte("h"), []byte{'k', byte('0' + i)}, []byte("v"), 0))
+		})
+	}
+	d, err := e.Checkpoint("cp")
+	if err != nil || d != 3 {
+		t.Fatalf("checkpoint at %d, %v", d, err)
+	}
+	cp, err := Open("cp", Options{FS: fs, Clock: clock.Now, DisableWAL: true})
+	must(t, err)
+	defer cp.Close()
+	if cp.LastAppliedDecree() != 3 {
+		t.Fatalf("checkpoint opened at decree %d, reported %d", cp.LastAppliedDecree(), d)
+	}
+	if n, _ := cp.SortKeyCount([]byte("h")); n != 3 {
+		t.Fatalf("checkpoint holds %d of 3 records", n)
+	}
+}
+
 func TestOpenRefusesNewerDataVersion(t *testing.T) {
 	fs := vfs.NewMem()
 	clock := newFakeClock()
@@ -461,10 +488,16 @@ func TestOpenRefusesNewerDataVersion(t *testing.T) {
 }
 
 func TestMetaDecode(t *testing.T) {
-	m := replicaMeta{lastApplied: 42, dataVersion: 1}
+	m := replicaMeta{lastApplied: 42, dataVersion: 1, lastTimestampUs: 1_700_000_000_000_000}
 	got, err := decodeMeta(m.encode())
 	if err != nil || got != m {
 		t.Fatalf("meta round trip %+v %v", got, err)
+	}
+	// Version 1 records (without the timestamp) still decode.
+	v1 := m.encode()[:metaLen1]
+	v1[0] = metaVersion1
+	if got, err := decodeMeta(v1); err != nil || got != (replicaMeta{lastApplied: 42, dataVersion: 1}) {
+		t.Fatalf("version 1 meta %+v %v", got, err)
 	}
 	for _, b := range [][]byte{nil, {metaVersion}, append([]byte{9}, m.encode()[1:]...)} {
 		_, err := decodeMeta(b)

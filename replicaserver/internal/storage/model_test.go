@@ -55,10 +55,13 @@ func (c *byteChooser) intn(n int) int {
 }
 func (c *byteChooser) exhausted() bool { return c.pos >= len(c.data) }
 
-// mrec is a model record.
+// mrec is a model record. tag is its timetag; tomb marks a tombstone
+// (left by a delete in a duplicated batch, invisible to reads).
 type mrec struct {
 	value []byte
 	exp   uint32
+	tag   uint64
+	tomb  bool
 }
 
 // model is the reference: records keyed by their encoded storage key (whose
@@ -66,10 +69,50 @@ type mrec struct {
 type model struct {
 	data       map[string]mrec
 	defaultTTL int32
+	// maxTs is the largest write timestamp committed (LastTimestampUs).
+	maxTs int64
 }
 
 func (m *model) clone() *model {
-	return &model{data: maps.Clone(m.data), defaultTTL: m.defaultTTL}
+	return &model{data: maps.Clone(m.data), defaultTTL: m.defaultTTL, maxTs: m.maxTs}
+}
+
+// wctx is the write context of model writes: the batch's (or a duplicated
+// entry's) time and timetag, and whether writes resolve last-writer-wins.
+type wctx struct {
+	now uint32
+	tag uint64
+	dup bool
+}
+
+// wins is the documented last-writer-wins rule: (timestamp, cluster id)
+// of the write >= the stored record's, the delete flag left out.
+func (m *model) wins(k string, c wctx) bool {
+	r, ok := m.data[k]
+	return !ok || c.tag>>1 >= r.tag>>1
+}
+
+// put writes k = (value, exp) under c; it reports whether it did.
+func (m *model) put(k string, value []byte, exp uint32, c wctx) bool {
+	if c.dup && !m.wins(k, c) {
+		return false
+	}
+	m.data[k] = mrec{value: value, exp: exp, tag: c.tag}
+	return true
+}
+
+// del deletes k under c (a tombstone when c.dup); it reports whether it
+// wrote anything.
+func (m *model) del(k string, c wctx) bool {
+	if !c.dup {
+		delete(m.data, k)
+		return true
+	}
+	if !m.wins(k, c) {
+		return false
+	}
+	m.data[k] = mrec{tag: c.tag | 1, tomb: true}
+	return true
 }
 
 func mkey(hk, sk string) string {
@@ -87,7 +130,7 @@ func splitKey(k string) (string, string) {
 
 func (m *model) visible(k string, now uint32) (mrec, bool) {
 	r, ok := m.data[k]
-	if !ok || (r.exp != 0 && r.exp <= now) {
+	if !ok || r.tomb || (r.exp != 0 && r.exp <= now) {
 		return mrec{}, false
 	}
 	return r, true
@@ -239,7 +282,7 @@ func (h *harness) note(format string, args ...any) {
 
 func (h *harness) open() {
 	e, err := Open("db", Options{FS: h.fs, Clock: func() time.Time { return h.clock }, MemTableSizeBytes: 1 << 20,
-		BlockCacheSizeBytes: 1 << 20, DefaultTTLSeconds: h.m.defaultTTL})
+		BlockCacheSizeBytes: 1 << 20, DefaultTTLSeconds: h.m.defaultTTL, TombstoneRetention: modelTombstoneRetention})
 	if err != nil {
 		h.t.Fatalf("open: %v", err)
 	}
@@ -302,6 +345,7 @@ func (h *harness) run() {
 			if h.e.LastAppliedDecree() != d {
 				h.fatalf("reaper changed the decree")
 			}
+			h.syncReaped()
 		case 5, 6, 7, 8, 9, 10, 11:
 			h.writeBatch()
 		default:
@@ -356,15 +400,25 @@ func fmtRecs(rs []ScanRecord) string {
 
 func (h *harness) writeBatch() {
 	decree := h.e.LastAppliedDecree() + 1
-	wb, err := h.e.NewWriteBatch(decree, WriteOptions{TimestampUs: h.clock.UnixMicro()})
+	dup := h.bool()
+	ts := h.clock.UnixMicro()
+	wb, err := h.e.NewWriteBatch(decree, WriteOptions{TimestampUs: ts, ClusterID: modelClusterID, DupTimetags: dup})
 	if err != nil {
 		h.fatalf("NewWriteBatch(%d): %v", decree, err)
 	}
 	defer wb.Close()
 	mm := h.m.clone()
+	mm.maxTs = max(mm.maxTs, ts)
+	tag, _ := keyschema.PackTimetag(uint64(ts), modelClusterID, false)
+	c := wctx{now: h.now(), tag: tag, dup: dup}
+	h.note("batch %d dup=%v", decree, dup)
 	n := 1 + h.c.intn(3)
 	for range n {
-		h.writeOp(wb, mm)
+		if h.c.intn(4) == 0 {
+			h.duplicateOp(wb, mm, dup)
+		} else {
+			h.writeOp(wb, mm, c)
+		}
 	}
 	if h.c.intn(8) == 0 {
 		h.note("abort batch %d", decree)
@@ -381,6 +435,9 @@ func (h *harness) writeBatch() {
 	if h.e.LastAppliedDecree() != decree {
 		h.fatalf("decree %d after commit, want %d", h.e.LastAppliedDecree(), decree)
 	}
+	if got := h.e.LastTimestampUs(); got != mm.maxTs {
+		h.fatalf("LastTimestampUs %d after commit, model %d", got, mm.maxTs)
+	}
 	h.m = mm
 }
 
@@ -391,20 +448,20 @@ func (h *harness) ttl() int32 {
 	return int32(1 + h.c.intn(5))
 }
 
-func (h *harness) writeOp(wb *WriteBatch, m *model) {
-	now := h.now()
+func (h *harness) writeOp(wb *WriteBatch, m *model, c wctx) {
+	now := c.now
 	hk := h.pick(genHashKeys)
 	switch h.c.intn(9) {
 	case 0: // set
 		sk, v, ttl := h.pick(genSortKeys), h.pick(genValues), h.ttl()
 		h.note("set %q %q %q ttl=%d", hk, sk, v, ttl)
 		h.codeCheck("set", wb.Set([]byte(hk), []byte(sk), []byte(v), ttl), protocol.CodeOK)
-		m.data[mkey(hk, sk)] = mrec{value: []byte(v), exp: m.expFor(int64(ttl), now)}
+		m.put(mkey(hk, sk), []byte(v), m.expFor(int64(ttl), now), c)
 	case 1: // del
 		sk := h.pick(genSortKeys)
 		h.note("del %q %q", hk, sk)
 		h.codeCheck("del", wb.Del([]byte(hk), []byte(sk)), protocol.CodeOK)
-		delete(m.data, mkey(hk, sk))
+		m.del(mkey(hk, sk), c)
 	case 2: // multi_set
 		var kvs []protocol.KeyValue
 		for range h.c.intn(4) {
@@ -419,7 +476,7 @@ func (h *harness) writeOp(wb *WriteBatch, m *model) {
 		}
 		h.codeCheck("multi_set", err, protocol.CodeOK)
 		for _, kv := range kvs {
-			m.data[mkey(hk, string(kv.SortKey))] = mrec{value: kv.Value, exp: m.expFor(int64(ttl), now)}
+			m.put(mkey(hk, string(kv.SortKey)), kv.Value, m.expFor(int64(ttl), now), c)
 		}
 	case 3: // multi_del
 		var sks [][]byte
@@ -436,10 +493,10 @@ func (h *harness) writeOp(wb *WriteBatch, m *model) {
 		var want int64
 		for _, sk := range sks {
 			k := mkey(hk, string(sk))
-			if _, ok := m.visible(k, now); ok {
+			_, ok := m.visible(k, now)
+			if m.del(k, c) && ok {
 				want++
 			}
-			delete(m.data, k)
 		}
 		if n != want {
 			h.fatalf("multi_del count %d, model %d", n, want)
@@ -450,17 +507,7 @@ func (h *harness) writeOp(wb *WriteBatch, m *model) {
 		h.note("del_range %q %+v", hk, o)
 		n, err := wb.DelRange([]byte(hk), o)
 		h.codeCheck("del_range", err, protocol.CodeOK)
-		var want int64
-		for _, k := range m.sortedKeys() {
-			khk, ksk := splitKey(k)
-			if khk != hk || !inSortRange(ksk, string(o.StartSortKey), o.StartInclusive, string(o.StopSortKey), o.StopInclusive) || !filterOK(o.SortKeyFilter, ksk) {
-				continue
-			}
-			if _, ok := m.visible(k, now); ok {
-				want++
-			}
-			delete(m.data, k)
-		}
+		want, _ := m.delRange(hk, o, c)
 		if n != want {
 			h.fatalf("del_range count %d, model %d", n, want)
 		}
@@ -500,7 +547,7 @@ func (h *harness) writeOp(wb *WriteBatch, m *model) {
 		if e == 0 {
 			e = m.expFor(0, now)
 		}
-		m.data[k] = mrec{value: []byte(strconv.FormatInt(sum, 10)), exp: e}
+		m.put(k, []byte(strconv.FormatInt(sum, 10)), e, c)
 	case 6, 7: // check_and_set
 		req := CheckAndSetRequest{HashKey: []byte(hk), CheckSortKey: []byte(h.pick(genSortKeys)),
 			CheckType: protocol.CheckType(h.c.intn(19)), CheckOperand: []byte(h.pick(genValues)),
@@ -513,7 +560,7 @@ func (h *harness) writeOp(wb *WriteBatch, m *model) {
 			setSK = req.SetSortKey
 		}
 		if h.modelCheckOp("check_and_set", m, now, hk, req.CheckSortKey, req.CheckType, req.CheckOperand, req.ReturnCheckValue, res, err) {
-			m.data[mkey(hk, string(setSK))] = mrec{value: req.SetValue, exp: m.expFor(int64(req.SetTTLSeconds), now)}
+			m.put(mkey(hk, string(setSK)), req.SetValue, m.expFor(int64(req.SetTTLSeconds), now), c)
 		}
 	case 8: // check_and_mutate
 		var muts []protocol.Mutate
@@ -537,9 +584,9 @@ func (h *harness) writeOp(wb *WriteBatch, m *model) {
 			for _, mu := range muts {
 				k := mkey(hk, string(mu.SortKey))
 				if mu.Operation == protocol.MutatePut {
-					m.data[k] = mrec{value: mu.Value, exp: m.expFor(int64(mu.TTLSeconds), now)}
+					m.put(k, mu.Value, m.expFor(int64(mu.TTLSeconds), now), c)
 				} else {
-					delete(m.data, k)
+					m.del(k, c)
 				}
 			}
 		}

@@ -21,6 +21,7 @@ const (
 	DefaultMaxScanBatchSize      = 10000
 	DefaultMaxScanContexts       = 256
 	DefaultScanIdleTimeout       = 5 * time.Minute
+	DefaultTombstoneRetention    = time.Hour
 )
 
 // Options configures an Engine. The zero value is usable after
@@ -73,6 +74,14 @@ type Options struct {
 	MaxScanContexts int
 	// ScanIdleTimeout closes a scan context not used for this long.
 	ScanIdleTimeout time.Duration
+
+	// TombstoneRetention is how long the tombstones deletes of a
+	// duplicated table leave stay (judged by their timetag's timestamp)
+	// before the reaper removes them. A duplicated write older than a
+	// removed tombstone that arrives later could resurrect the record, so
+	// it must exceed the duplication lag. Config [pegasus.server]
+	// dup_tombstone_retention.
+	TombstoneRetention time.Duration
 }
 
 // EnsureDefaults fills every unset field with its default and returns o.
@@ -115,6 +124,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.ScanIdleTimeout <= 0 {
 		o.ScanIdleTimeout = DefaultScanIdleTimeout
+	}
+	if o.TombstoneRetention <= 0 {
+		o.TombstoneRetention = DefaultTombstoneRetention
 	}
 	return o
 }

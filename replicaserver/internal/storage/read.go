@@ -28,7 +28,7 @@ func validateFilter(what string, f protocol.Filter) error {
 }
 
 // Get returns the value of (hashKey, sortKey). A missing or expired record
-// is a CodeNotFound error. The caller owns the returned slice.
+// (or a tombstone) is a CodeNotFound error. The caller owns the returned slice.
 func (e *Engine) Get(hashKey, sortKey []byte) ([]byte, error) {
 	if err := e.acquire(); err != nil {
 		return nil, err
@@ -255,7 +255,7 @@ func (e *Engine) MultiGet(hashKey []byte, o MultiGetOptions) (MultiGetResult, er
 		if err != nil {
 			return false, err
 		}
-		if expiredAt(h.ExpireTs, now) {
+		if hidden(h, now) {
 			return true, nil
 		}
 		return add(sk, user), nil
@@ -286,7 +286,7 @@ func (e *Engine) SortKeyCount(hashKey []byte) (int64, error) {
 		if err != nil {
 			return false, err
 		}
-		if !expiredAt(h.ExpireTs, now) {
+		if !hidden(h, now) {
 			n++
 		}
 		return true, nil

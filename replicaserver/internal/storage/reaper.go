@@ -40,11 +40,14 @@ type ReapStats struct {
 	Scanned uint64
 	// Reclaimed is the number of expired records deleted.
 	Reclaimed uint64
+	// ReclaimedTombstones is the number of tombstones deleted (older than
+	// Options.TombstoneRetention).
+	ReclaimedTombstones uint64
 	// Passes is the number of completed walks over the whole keyspace.
 	Passes uint64
 }
 
-// Reaper reclaims expired records, walking the user keyspace in bounded
+// Reaper reclaims expired records and old tombstones, walking the user keyspace in bounded
 // steps and deleting what it finds in small unsynced batches. Its deletes
 // are local to the replica: they do not advance LastAppliedDecree, and they
 // only remove records that are invisible to every read. A Reaper is driven
@@ -79,14 +82,19 @@ func (r *Reaper) Stats() ReapStats { return r.stats }
 
 // Step examines up to StepKeys keys from where the previous step stopped
 // (wrapping around at the end of the keyspace) and deletes the expired
-// ones. It returns the cumulative stats.
+// ones and the tombstones older than the engine's TombstoneRetention. It
+// returns the cumulative stats.
 func (r *Reaper) Step() (ReapStats, error) {
 	e := r.e
 	if err := e.acquire(); err != nil {
 		return r.stats, err
 	}
 	defer e.release()
-	cutoff := keyschema.EpochSeconds(e.now().Add(-r.opts.Grace))
+	now := e.now()
+	cut := reapCutoff{
+		expire: keyschema.EpochSeconds(now.Add(-r.opts.Grace)),
+		tombUs: uint64(max(now.Add(-e.opts.TombstoneRetention).UnixMicro(), 0)),
+	}
 	lower := r.cursor
 	if lower == nil {
 		lower = keyschema.DataLowerBound()
@@ -110,7 +118,7 @@ func (r *Reaper) Step() (ReapStats, error) {
 			_ = it.Close()
 			return r.stats, err
 		}
-		if expiredAt(h.ExpireTs, cutoff) {
+		if cut.reclaimable(h) {
 			victims = append(victims, bytes.Clone(it.Key()))
 		}
 	}
@@ -128,8 +136,9 @@ func (r *Reaper) Step() (ReapStats, error) {
 	}
 	for len(victims) > 0 {
 		k := min(len(victims), r.opts.DeleteBatchSize)
-		deleted, err := r.deleteExpired(victims[:k], cutoff)
-		r.stats.Reclaimed += deleted
+		expired, tombs, err := r.deleteExpired(victims[:k], cut)
+		r.stats.Reclaimed += expired
+		r.stats.ReclaimedTombstones += tombs
 		if err != nil {
 			return r.stats, err
 		}
@@ -141,44 +150,62 @@ func (r *Reaper) Step() (ReapStats, error) {
 	return r.stats, nil
 }
 
-// deleteExpired deletes the keys that are still expired at cutoff. It
-// holds commitMu so no write batch commits between the check and the
-// delete: a key rewritten since the scan is re-read and kept.
-func (r *Reaper) deleteExpired(keys [][]byte, cutoff uint32) (uint64, error) {
+// reapCutoff says which records a reaper step reclaims.
+type reapCutoff struct {
+	expire uint32 // records expired at this epoch second
+	tombUs uint64 // tombstones whose timestamp is below this (µs)
+}
+
+func (c reapCutoff) reclaimable(h keyschema.ValueHeader) bool {
+	if isTombstone(h) {
+		ts, _, _ := keyschema.UnpackTimetag(h.Timetag)
+		return ts < c.tombUs
+	}
+	return expiredAt(h.ExpireTs, c.expire)
+}
+
+// deleteExpired deletes the keys that are still reclaimable at cut and
+// returns how many expired records and tombstones it deleted. It holds
+// commitMu so no write batch commits between the check and the delete: a
+// key rewritten since the scan is re-read and kept.
+func (r *Reaper) deleteExpired(keys [][]byte, cut reapCutoff) (expired, tombs uint64, err error) {
 	e := r.e
 	e.commitMu.Lock()
 	defer e.commitMu.Unlock()
 	b := e.db.NewBatch()
 	defer b.Close()
-	var n uint64
 	for _, k := range keys {
 		raw, closer, err := e.db.Get(k)
 		if err != nil {
 			if err == pebble.ErrNotFound {
 				continue
 			}
-			return 0, ioError("reaper get", err)
+			return 0, 0, ioError("reaper get", err)
 		}
 		h, _, derr := decodeStored(k, raw)
 		_ = closer.Close()
 		if derr != nil {
-			return 0, derr
+			return 0, 0, derr
 		}
-		if !expiredAt(h.ExpireTs, cutoff) {
+		if !cut.reclaimable(h) {
 			continue
 		}
 		if err := b.Delete(k, nil); err != nil {
-			return 0, ioError("reaper delete", err)
+			return 0, 0, ioError("reaper delete", err)
 		}
-		n++
+		if isTombstone(h) {
+			tombs++
+		} else {
+			expired++
+		}
 	}
-	if n == 0 {
-		return 0, nil
+	if expired+tombs == 0 {
+		return 0, 0, nil
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return 0, ioError("reaper commit", err)
+		return 0, 0, ioError("reaper commit", err)
 	}
-	return n, nil
+	return expired, tombs, nil
 }
 
 // Run calls Step on every tick until ctx is done (returning nil) or a Step

@@ -236,7 +236,7 @@ func (c *scanContext) fill(nowEpoch uint32) (ScanBatch, error) {
 		if err != nil {
 			return ScanBatch{}, err
 		}
-		if expiredAt(h.ExpireTs, nowEpoch) {
+		if hidden(h, nowEpoch) {
 			continue
 		}
 		r := ScanRecord{HashKey: bytes.Clone(hk), SortKey: bytes.Clone(sk), ExpireTs: h.ExpireTs}

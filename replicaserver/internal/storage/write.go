@@ -19,9 +19,16 @@ type WriteOptions struct {
 	// batch's reads, so every replica applies the mutation identically.
 	// It also goes into the timetag. 0 = use the engine clock.
 	TimestampUs int64
-	// ClusterID is the duplication cluster id (0..127) put into the
-	// timetag; 0 for local writes.
+	// ClusterID is the duplication cluster id (0..127) of this cluster,
+	// put into the timetag of the batch's local writes.
 	ClusterID uint8
+	// DupTimetags is set for a mutation carrying
+	// protocol.MutationDupTimetags (the table is duplicated): every write
+	// then resolves last-writer-wins against the stored record (see
+	// ApplyDuplicate), deletes leave tombstones instead of removing
+	// records, and ApplyDuplicate may be used. Without it writes never
+	// read before writing.
+	DupTimetags bool
 }
 
 // WriteBatch is the set of writes of one decree, applied atomically by
@@ -31,13 +38,20 @@ type WriteOptions struct {
 // commit. A WriteBatch is used by one goroutine; call Close (a no-op after
 // Commit) when done with it.
 type WriteBatch struct {
-	e          *Engine
-	b          *pebble.Batch
-	decree     protocol.Decree
-	replay     bool
-	now        time.Time
-	nowEpoch   uint32
-	timetag    uint64
+	e      *Engine
+	b      *pebble.Batch
+	decree protocol.Decree
+	replay bool
+	// The write context: the time of the writes (TTL base and expiry
+	// judgement) and their timetag. ApplyDuplicate switches it to the
+	// entry's for the entry's writes.
+	now      time.Time
+	nowEpoch uint32
+	timetag  uint64
+	// dup: writes resolve last-writer-wins and deletes leave tombstones.
+	dup bool
+	// maxTs is the largest timestamp (µs) the batch wrote with.
+	maxTs      int64
 	defaultTTL int32
 	done       bool
 }
@@ -81,6 +95,8 @@ func (e *Engine) NewWriteBatch(decree protocol.Decree, wo WriteOptions) (*WriteB
 		now:        now,
 		nowEpoch:   keyschema.EpochSeconds(now),
 		timetag:    tag,
+		dup:        wo.DupTimetags,
+		maxTs:      now.UnixMicro(),
 		defaultTTL: e.defaultTTL.Load(),
 	}, nil
 }
@@ -114,7 +130,8 @@ func (b *WriteBatch) Commit() error {
 		return nil
 	}
 	e := b.e
-	meta := replicaMeta{lastApplied: b.decree, dataVersion: e.dataVersion}
+	maxTs := max(b.maxTs, e.lastTimestamp.Load())
+	meta := replicaMeta{lastApplied: b.decree, dataVersion: e.dataVersion, lastTimestampUs: maxTs}
 	if err := b.b.Set(metaKey, meta.encode(), nil); err != nil {
 		return ioError("write metadata", err)
 	}
@@ -124,6 +141,7 @@ func (b *WriteBatch) Commit() error {
 		return ioError("commit", err)
 	}
 	e.lastApplied.Store(int64(b.decree))
+	e.lastTimestamp.Store(maxTs)
 	if e.opts.SyncWrites {
 		e.noteDurable(b.decree)
 	}
@@ -152,23 +170,43 @@ func (b *WriteBatch) expireTs(ttlSeconds int64) uint32 {
 	return keyschema.ExpireTsFromTTL(ttlSeconds, b.now)
 }
 
-// put stores value under key with expireTs (0 gets the default TTL).
-func (b *WriteBatch) put(key, value []byte, expireTs uint32) error {
+// put stores value under key with expireTs (0 gets the default TTL). In
+// a duplicated batch the write happens only when the batch's timetag wins
+// against the stored record (see wins); written reports whether it did.
+func (b *WriteBatch) put(key, value []byte, expireTs uint32) (written bool, err error) {
+	if b.dup {
+		if ok, err := b.wins(key); err != nil || !ok {
+			return false, err
+		}
+	}
 	if expireTs == 0 {
 		expireTs = b.expireTs(0)
 	}
 	raw := keyschema.EncodeValue(keyschema.ValueHeader{ExpireTs: expireTs, Timetag: b.timetag}, value)
 	if err := b.b.Set(key, raw, nil); err != nil {
-		return ioError("batch set", err)
+		return false, ioError("batch set", err)
 	}
-	return nil
+	return true, nil
 }
 
-func (b *WriteBatch) del(key []byte) error {
-	if err := b.b.Delete(key, nil); err != nil {
-		return ioError("batch delete", err)
+// del removes key. In a duplicated batch it writes a tombstone carrying
+// the batch's timetag instead, when that timetag wins against the stored
+// record; deleted reports whether anything was written.
+func (b *WriteBatch) del(key []byte) (deleted bool, err error) {
+	if b.dup {
+		if ok, err := b.wins(key); err != nil || !ok {
+			return false, err
+		}
+		raw := keyschema.EncodeValue(keyschema.ValueHeader{Timetag: b.timetag | tombstoneBit}, nil)
+		if err := b.b.Set(key, raw, nil); err != nil {
+			return false, ioError("batch tombstone", err)
+		}
+		return true, nil
 	}
-	return nil
+	if err := b.b.Delete(key, nil); err != nil {
+		return false, ioError("batch delete", err)
+	}
+	return true, nil
 }
 
 func (b *WriteBatch) get(key []byte) (record, bool, error) {
@@ -196,7 +234,8 @@ func (b *WriteBatch) Set(hashKey, sortKey, value []byte, ttlSeconds int32) error
 	if err != nil {
 		return err
 	}
-	return b.put(key, value, b.expireTs(int64(ttlSeconds)))
+	_, err = b.put(key, value, b.expireTs(int64(ttlSeconds)))
+	return err
 }
 
 // Del deletes (hashKey, sortKey); deleting a missing record is not an
@@ -210,7 +249,8 @@ func (b *WriteBatch) Del(hashKey, sortKey []byte) error {
 	if err != nil {
 		return err
 	}
-	return b.del(key)
+	_, err = b.del(key)
+	return err
 }
 
 // MultiSet writes every kv under hashKey with one TTL. An empty kvs is
@@ -235,7 +275,7 @@ func (b *WriteBatch) MultiSet(hashKey []byte, kvs []protocol.KeyValue, ttlSecond
 		if err != nil {
 			return err
 		}
-		if err := b.put(key, kv.Value, exp); err != nil {
+		if _, err := b.put(key, kv.Value, exp); err != nil {
 			return err
 		}
 	}
@@ -266,11 +306,12 @@ func (b *WriteBatch) MultiDel(hashKey []byte, sortKeys [][]byte) (int64, error) 
 		if err != nil {
 			return 0, err
 		}
-		if found {
-			n++
-		}
-		if err := b.del(key); err != nil {
+		deleted, err := b.del(key)
+		if err != nil {
 			return 0, err
+		}
+		if found && deleted {
+			n++
 		}
 	}
 	return n, nil
@@ -289,24 +330,36 @@ type DelRangeOptions struct {
 
 // DelRange deletes the selected records of hashKey and returns how many
 // unexpired records it deleted (expired ones in the range are reclaimed
-// too but not counted).
+// too but not counted). In a duplicated batch every selected record,
+// tombstones included, whose timetag the batch's beats gets a tombstone;
+// keys absent from the range get none.
 func (b *WriteBatch) DelRange(hashKey []byte, o DelRangeOptions) (int64, error) {
 	if err := b.begin(); err != nil {
 		return 0, err
 	}
 	defer b.e.release()
+	n, _, err := b.delRange(hashKey, o)
+	return n, err
+}
+
+// delRange is DelRange; it also returns how many records it wrote (deleted
+// or tombstoned).
+func (b *WriteBatch) delRange(hashKey []byte, o DelRangeOptions) (visible int64, written int, _ error) {
 	if err := validateFilter("sortkey", o.SortKeyFilter); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	lower, upper, err := keyschema.SortKeyRange(hashKey, o.StartSortKey, o.StartInclusive, o.StopSortKey, o.StopInclusive)
 	if err != nil {
-		return 0, protocol.Errorf(protocol.CodeInvalidArgument, "%v", err)
+		return 0, 0, protocol.Errorf(protocol.CodeInvalidArgument, "%v", err)
 	}
 	if bytes.Compare(lower, upper) >= 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	var victims [][]byte
-	var n int64
+	type victim struct {
+		key     []byte
+		visible bool
+	}
+	var victims []victim
 	err = iterateRange(b.b, lower, upper, false, func(key, raw []byte) (bool, error) {
 		_, sk, err := keyschema.DecodeKey(key)
 		if err != nil {
@@ -319,21 +372,25 @@ func (b *WriteBatch) DelRange(hashKey []byte, o DelRangeOptions) (int64, error) 
 		if err != nil {
 			return false, err
 		}
-		if !expiredAt(h.ExpireTs, b.nowEpoch) {
-			n++
-		}
-		victims = append(victims, bytes.Clone(key))
+		victims = append(victims, victim{bytes.Clone(key), !hidden(h, b.nowEpoch)})
 		return true, nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	for _, k := range victims {
-		if err := b.del(k); err != nil {
-			return 0, err
+	for _, v := range victims {
+		deleted, err := b.del(v.key)
+		if err != nil {
+			return 0, 0, err
+		}
+		if deleted {
+			written++
+			if v.visible {
+				visible++
+			}
 		}
 	}
-	return n, nil
+	return visible, written, nil
 }
 
 // parseInt parses a stored or operand integer: decimal int64 with an
@@ -363,6 +420,26 @@ func (b *WriteBatch) Incr(hashKey, sortKey []byte, delta int64, expireSeconds in
 	if err != nil {
 		return 0, err
 	}
+	nv, err := incrValue(rec, found, delta)
+	if err != nil {
+		return 0, err
+	}
+	var exp uint32
+	switch {
+	case expireSeconds > 0:
+		exp = b.expireTs(int64(expireSeconds))
+	case expireSeconds == 0 && found:
+		exp = rec.expireTs
+	}
+	if _, err := b.put(key, strconv.AppendInt(nil, nv, 10), exp); err != nil {
+		return 0, err
+	}
+	return nv, nil
+}
+
+// incrValue returns the value incr by delta leaves in a record (found:
+// the record exists and is visible).
+func incrValue(rec record, found bool, delta int64) (int64, error) {
 	var old int64
 	if found && len(rec.value) > 0 {
 		v, ok := parseInt(rec.value)
@@ -374,18 +451,7 @@ func (b *WriteBatch) Incr(hashKey, sortKey []byte, delta int64, expireSeconds in
 	if (delta > 0 && old > math.MaxInt64-delta) || (delta < 0 && old < math.MinInt64-delta) {
 		return 0, protocol.Errorf(protocol.CodeIncrOverflow, "incr: %d + %d overflows int64", old, delta)
 	}
-	nv := old + delta
-	var exp uint32
-	switch {
-	case expireSeconds > 0:
-		exp = b.expireTs(int64(expireSeconds))
-	case expireSeconds == 0 && found:
-		exp = rec.expireTs
-	}
-	if err := b.put(key, strconv.AppendInt(nil, nv, 10), exp); err != nil {
-		return 0, err
-	}
-	return nv, nil
+	return old + delta, nil
 }
 
 // truncate shortens a value quoted in an error message.
@@ -454,7 +520,8 @@ func (b *WriteBatch) CheckAndSet(req CheckAndSetRequest) (CheckResult, error) {
 	if err != nil {
 		return res, err
 	}
-	return res, b.put(setKey, req.SetValue, b.expireTs(int64(req.SetTTLSeconds)))
+	_, err = b.put(setKey, req.SetValue, b.expireTs(int64(req.SetTTLSeconds)))
+	return res, err
 }
 
 // CheckAndMutate evaluates the check like CheckAndSet and, when it passes,
@@ -488,9 +555,9 @@ func (b *WriteBatch) CheckAndMutate(req CheckAndMutateRequest) (CheckResult, err
 	}
 	for i, m := range req.Mutates {
 		if m.Operation == protocol.MutatePut {
-			err = b.put(keys[i], m.Value, b.expireTs(int64(m.TTLSeconds)))
+			_, err = b.put(keys[i], m.Value, b.expireTs(int64(m.TTLSeconds)))
 		} else {
-			err = b.del(keys[i])
+			_, err = b.del(keys[i])
 		}
 		if err != nil {
 			return res, err
@@ -512,6 +579,12 @@ func (b *WriteBatch) check(hashKey, sortKey []byte, ct protocol.CheckType, opera
 	if err != nil {
 		return CheckResult{}, err
 	}
+	return evalCheck(rec, exist, sortKey, ct, operand, returnValue)
+}
+
+// evalCheck evaluates a check against the checked record (exist: it is
+// visible); a check that does not pass is CodeCheckFailed.
+func evalCheck(rec record, exist bool, sortKey []byte, ct protocol.CheckType, operand []byte, returnValue bool) (CheckResult, error) {
 	var res CheckResult
 	if returnValue {
 		res.CheckValueReturned = true

@@ -172,6 +172,12 @@ func (c *Core) Status() Status {
 	}
 }
 
+// LastTimestampUs returns the timestamp of the last mutation this replica
+// prepared as primary (or found at the top of its log when it became
+// primary). The next mutation's timestamp is at least this (strictly above
+// for a mutation with protocol.MutationDupTimetags).
+func (c *Core) LastTimestampUs() int64 { return c.lastTimestampUs }
+
 // Tick advances the logical clock by one.
 func (c *Core) Tick() {
 	c.now++

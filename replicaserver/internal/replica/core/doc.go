@@ -64,6 +64,13 @@
 // been idle IdleEmptyWriteTicks while a member has not committed the last
 // write carrying data, through an empty write.
 //
+// A proposal's Flags become its mutation's flags (protocol.MutationFlags,
+// e.g. MutationDupTimetags for duplicated tables): only writes with equal
+// flags share a mutation, and a flagged mutation's timestamp is strictly
+// above its predecessor's (timestamps never go back, also across a change
+// of primary). A proposal's Extra updates go into its mutation with it,
+// atomically.
+//
 // Writes need the primary role, a valid lease and at least
 // min(2, MaxReplicaCount) members: with MaxReplicaCount 1 a partition runs
 // on its primary alone; a primary left alone in a 3-replica partition is

@@ -21,7 +21,10 @@ import (
 //	add-nodes n1,n2 [max-replica=N] [window=N] [queue=N] [max-updates=N] [max-bytes=N]
 //	          [group-check=N] [resend=N] [timeout=N] [idle=N] [buffer=N] [async-log]
 //	config ballot=B [primary=n1] [secondaries=n2,n3] [learners=n4@5] [to=n1,...]
-//	propose n1 op=put body=a,b,c        one write per body; the token is the body
+//	propose n1 op=put body=a,b,c [flags=F] [extra=op:body,...]
+//	                                    one write per body; the token is the body;
+//	                                    flags are the proposals' mutation flags,
+//	                                    extra updates go with every write
 //	ready [n1,...]                      handle each node's Ready (persist, send, apply, advance)
 //	log-done n1 [count=K]               make K pending records durable (async-log nodes)
 //	deliver-msgs [from=..] [to=..] [type=Prepare] [drop=n3] [dup] [reverse]
@@ -183,9 +186,24 @@ func handle(e *env, d *datadriven.TestData) error {
 		if !ok {
 			return fmt.Errorf("unknown op %q", opName)
 		}
+		flags, err := argInt(d, "flags", 0)
+		if err != nil {
+			return err
+		}
+		var extra []protocol.Update
+		extraV, _ := argVal(d, "extra")
+		for _, x := range splitList(extraV) {
+			name, body, _ := strings.Cut(x, ":")
+			xop, ok := opByName[name]
+			if !ok {
+				return fmt.Errorf("unknown extra op %q", name)
+			}
+			extra = append(extra, protocol.Update{Op: xop, Body: []byte(body)})
+		}
 		bodies, _ := argVal(d, "body")
 		for _, body := range splitList(bodies) {
-			err := n.core.Propose(Proposal{Op: op, Body: []byte(body), Token: body})
+			err := n.core.Propose(Proposal{Op: op, Body: []byte(body), Token: body,
+				Flags: protocol.MutationFlags(flags), Extra: extra})
 			if err != nil {
 				e.printf("%s: %v\n", body, err)
 			} else {

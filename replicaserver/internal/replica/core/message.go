@@ -126,14 +126,19 @@ func (m Message) String() string {
 	return b.String()
 }
 
-// MutationString renders a mutation as "b=<ballot> d=<decree> [op:body ...]"
-// with bodies quoted when not printable, for logs and test traces.
+// MutationString renders a mutation as "(b=<ballot> d=<decree>)[op:body ...]"
+// ("(b=.. d=.. f=<flags>)" when it has flags) with bodies quoted when not
+// printable, for logs and test traces.
 func MutationString(m *protocol.Mutation) string {
 	if m == nil {
 		return "<nil>"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "(b=%d d=%d)[", m.Ballot, m.Decree)
+	fmt.Fprintf(&b, "(b=%d d=%d", m.Ballot, m.Decree)
+	if m.Flags != 0 {
+		fmt.Fprintf(&b, " f=%d", m.Flags)
+	}
+	b.WriteString(")[")
 	for i, u := range m.Updates {
 		if i > 0 {
 			b.WriteByte(' ')

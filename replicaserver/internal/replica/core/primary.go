@@ -12,8 +12,9 @@ import (
 //   - CodeInvalidState: the replica is not the primary;
 //   - CodeLeaseExpired: the replica's lease is not valid;
 //   - CodeNotEnoughMember: fewer than min(2, MaxReplicaCount) members;
-//   - CodeInvalidArgument: an unknown or reserved op code;
-//   - CodeMessageTooLarge: the body exceeds MaxMutationBytes;
+//   - CodeInvalidArgument: an unknown or reserved op code, unknown flags, or
+//     Extra updates with a non-idempotent op;
+//   - CodeMessageTooLarge: the bodies exceed MaxMutationBytes;
 //   - CodeBusy: MaxQueued writes already wait for the in-flight window.
 //
 // Otherwise the write waits in the queue; the next Ready prepares it when
@@ -26,9 +27,22 @@ func (c *Core) Propose(p Proposal) error {
 	if p.Op == protocol.OpEmpty || p.Op > protocol.OpDuplicate {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "op code %d cannot be proposed", uint8(p.Op))
 	}
-	if len(p.Body) > c.opts.MaxMutationBytes {
+	if p.Flags&^protocol.MutationDupTimetags != 0 {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "unknown mutation flags %#x", uint8(p.Flags))
+	}
+	if len(p.Extra) > 0 {
+		if !p.Op.Idempotent() {
+			return protocol.Errorf(protocol.CodeInvalidArgument, "%s write with extra updates", p.Op.String())
+		}
+		for _, u := range p.Extra {
+			if u.Op == protocol.OpEmpty || u.Op > protocol.OpDuplicate || !u.Op.Idempotent() {
+				return protocol.Errorf(protocol.CodeInvalidArgument, "op code %d cannot be an extra update", uint8(u.Op))
+			}
+		}
+	}
+	if n := p.size(); n > c.opts.MaxMutationBytes {
 		return protocol.Errorf(protocol.CodeMessageTooLarge, "write of %d bytes exceeds the mutation limit of %d bytes",
-			len(p.Body), c.opts.MaxMutationBytes)
+			n, c.opts.MaxMutationBytes)
 	}
 	if len(c.queue) >= c.opts.MaxQueued {
 		return protocol.Errorf(protocol.CodeBusy, "replica %s already has %d writes queued (limit %d) and %d mutations in flight",
@@ -80,6 +94,10 @@ func (c *Core) becomePrimary(keepTokens bool) {
 		c.appendEntry(entry{m: &nm, tokens: e.tokens})
 	}
 	c.prepared = c.log.last()
+	if e := c.log.get(c.prepared); e != nil {
+		// Timestamps keep growing across primaries.
+		c.lastTimestampUs = max(c.lastTimestampUs, e.m.TimestampUs)
+	}
 	c.reconcileEnd = c.prepared
 	c.lastDataDecree = c.prepared
 	c.updateLogged()
@@ -199,24 +217,27 @@ func (c *Core) canPrepareQueued() bool {
 }
 
 // prepareQueued turns queued writes into mutations while the in-flight
-// window has room: consecutive idempotent writes share a mutation up to
-// MaxMutationUpdates and MaxMutationBytes, a non-idempotent write gets one
-// of its own.
+// window has room: consecutive idempotent writes with equal flags share a
+// mutation up to MaxMutationUpdates and MaxMutationBytes, a non-idempotent
+// write gets one of its own.
 func (c *Core) prepareQueued() {
 	for c.canPrepareQueued() {
-		n, size := 0, 0
-		for n < len(c.queue) && n < c.opts.MaxMutationUpdates {
-			p := c.queue[n]
+		n, updates, size := 0, 0, 0
+		flags := c.queue[0].Flags
+		for n < len(c.queue) {
+			p := &c.queue[n]
 			if !p.Op.Idempotent() {
 				if n == 0 {
-					n = 1
+					n, updates = 1, 1
 				}
 				break
 			}
-			if n > 0 && size+len(p.Body) > c.opts.MaxMutationBytes {
+			if n > 0 && (p.Flags != flags || updates+p.updates() > c.opts.MaxMutationUpdates ||
+				size+p.size() > c.opts.MaxMutationBytes) {
 				break
 			}
-			size += len(p.Body)
+			size += p.size()
+			updates += p.updates()
 			n++
 		}
 		batch := c.queue[:n]
@@ -224,13 +245,21 @@ func (c *Core) prepareQueued() {
 			Ballot:        c.cfg.Ballot,
 			Decree:        c.prepared + 1,
 			LastCommitted: c.committed,
-			Updates:       make([]protocol.Update, n),
+			Flags:         flags,
+			Updates:       make([]protocol.Update, 0, updates),
 		}
-		tokens := make([]Token, n)
+		tokens := make([]Token, 0, updates)
 		ts := c.lastTimestampUs
-		for i, p := range batch {
-			m.Updates[i] = protocol.Update{Op: p.Op, Body: p.Body}
-			tokens[i] = p.Token
+		if flags&protocol.MutationDupTimetags != 0 {
+			ts++
+		}
+		for _, p := range batch {
+			m.Updates = append(m.Updates, protocol.Update{Op: p.Op, Body: p.Body})
+			tokens = append(tokens, p.Token)
+			for _, u := range p.Extra {
+				m.Updates = append(m.Updates, u)
+				tokens = append(tokens, nil)
+			}
 			ts = max(ts, p.TimestampUs)
 		}
 		m.TimestampUs = ts

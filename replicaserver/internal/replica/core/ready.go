@@ -20,8 +20,32 @@ type Proposal struct {
 	Token Token
 	// TimestampUs is the caller's wall clock when the write arrived
 	// (microseconds since the Unix epoch). A mutation takes the largest
-	// timestamp among its writes, never less than its predecessor's.
+	// timestamp among its writes, never less than its predecessor's; a
+	// mutation with protocol.MutationDupTimetags takes one strictly above
+	// its predecessor's, so every write of a duplicated table has a
+	// timetag of its own.
 	TimestampUs int64
+	// Flags become the flags of the mutation carrying the write: only
+	// writes with equal flags share a mutation.
+	Flags protocol.MutationFlags
+	// Extra holds further updates that must be applied atomically with
+	// this one: they go into the same mutation right after it, without
+	// tokens of their own (Apply.Tokens holds nil for them), and count
+	// against MaxMutationUpdates and MaxMutationBytes with it. They must be
+	// idempotent, as must Op when Extra is set.
+	Extra []protocol.Update
+}
+
+// updates returns the number of updates p puts into a mutation.
+func (p *Proposal) updates() int { return 1 + len(p.Extra) }
+
+// size returns the summed body size of p's updates.
+func (p *Proposal) size() int {
+	n := len(p.Body)
+	for _, u := range p.Extra {
+		n += len(u.Body)
+	}
+	return n
 }
 
 // Apply is one committed mutation to apply to the state machine.
