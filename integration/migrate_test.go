@@ -92,6 +92,12 @@ func TestMigrateTable(t *testing.T) {
 	if tb.AppID() != srcCfg.App.AppID {
 		t.Fatalf("opened through the proxy as app %d, want the source's %d", tb.AppID(), srcCfg.App.AppID)
 	}
+	// Data from before the duplication, which the full copy carries over.
+	const preRows = 5000
+	if err := harness.WriteRows(ctx, tb, preRows, 16); err != nil {
+		t.Fatal(err)
+	}
+	phase("%d rows written before the move", preRows)
 	load := harness.StartLoad(tb, harness.LoadOptions{Prefix: "mig", Workers: 4, PartitionCount: 8, WriteTimeout: 5 * time.Second})
 	reads := startReader(tb, load)
 	if err := load.WaitAcked(ctx, func(a []harness.Record) bool { return len(a) >= 300 }); err != nil {
@@ -213,7 +219,10 @@ func TestMigrateTable(t *testing.T) {
 	if err := res2.Verify(ctx, ttb, 8); err != nil {
 		t.Fatalf("on the target: %v", err)
 	}
-	phase("%d acknowledged writes verified on the target", len(res2.Acked))
+	if err := harness.CheckRows(ctx, ttb, preRows, 16); err != nil {
+		t.Fatalf("rows written before the move, on the target: %v", err)
+	}
+	phase("%d acknowledged writes and %d earlier rows verified on the target", len(res2.Acked), preRows)
 
 	// Rerunning finds the route switched and only verifies.
 	out, progress, err = admincli("-m", strings.Join(src, ","), "migrate_table", table, "-c", "onebox2",
