@@ -459,7 +459,11 @@ func (m *migration) check(ctx context.Context) error {
 		m.denied = true
 		m.printf(i, name, "writes are already denied on %s (%s=%s, left by an earlier run)", m.srcName, envDenyClientRequest, deny)
 	case deny != "":
-		m.printf(i, name, "note: %s=%s on %s; step 4 replaces it", envDenyClientRequest, deny, m.srcName)
+		// The route leads here, so the source must serve: a failure
+		// before the switch deletes this env too.
+		m.denied = true
+		m.printf(i, name, "note: %s=%s on %s although the route leads there; step 4 replaces it (a failure before the switch deletes it)",
+			envDenyClientRequest, deny, m.srcName)
 	}
 	if len(m.targetMetas) == 0 && m.dup != nil {
 		m.targetMetas = slices.Clone(m.dup.RemoteMetas)

@@ -930,6 +930,19 @@ func TestMigrateReusesPausedDuplication(t *testing.T) {
 	checkShipped(t, w)
 }
 
+// TestMigrateClearsForeignDeny: a deny env found while the route leads
+// to the source is removed when the run fails before the switch.
+func TestMigrateClearsForeignDeny(t *testing.T) {
+	w := newWorld()
+	w.setDeny("timeout*read")
+	w.failOn("AddDuplication", 0)
+	m, out := newTestMigration(w, testOptions())
+	if _, err := m.run(context.Background()); err == nil || !strings.Contains(out.String(), "although the route leads there") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	checkSafe(t, w)
+}
+
 func TestMigrateIncrementalDuplication(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		w := newWorld()
