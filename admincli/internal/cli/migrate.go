@@ -224,7 +224,7 @@ const migrateStepCount = 8
 var migrateSteps = [migrateStepCount]migrateStep{
 	{"check", true, (*migration).check},
 	{"duplicate", false, (*migration).duplicate},
-	{"copy", false, (*migration).copy},
+	{"copy", false, (*migration).waitCopy},
 	{"deny writes", false, (*migration).deny},
 	{"drain", false, (*migration).drain},
 	{"switch route", false, (*migration).switchRoute},
@@ -296,7 +296,7 @@ func (m *migration) fail(i int, name string, err error) error {
 			m.opt.Target, m.srcName)
 	case m.denied:
 		// The caller's context may be what failed: restore regardless.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(context.Background()), m.opt.CallTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), m.opt.CallTimeout)
 		defer cancel()
 		if _, derr := m.src.DelAppEnvs(ctx, m.opt.Table, []string{envDenyClientRequest}); derr != nil {
 			se.state = fmt.Sprintf("the route still points at %s but writes are STILL DENIED there: re-enabling them failed (%v); run `del_app_envs -a %s -k %s` on %s now, then rerun migrate_table",
@@ -617,8 +617,8 @@ func firstError(e *protocol.DuplicationEntry) string {
 	return ""
 }
 
-// copy is step 3: wait for DS_LOG and a small backlog.
-func (m *migration) copy(ctx context.Context) error {
+// waitCopy is step 3: wait for DS_LOG and a small backlog.
+func (m *migration) waitCopy(ctx context.Context) error {
 	const i, name = 2, "copy"
 	start := m.clock.Now()
 	failures := 0
