@@ -85,7 +85,7 @@ func (r *Report) Markdown(commit, command string) string {
 		b.WriteString(".")
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "- Date: %s, commit `%s`, %s.\n", r.Start.UTC().Format("2006-01-02"), commit, r.End.Sub(r.Start).Round(time.Second))
+	fmt.Fprintf(&b, "- Date: %s, commit `%s`; the run took %s.\n", r.Start.UTC().Format("2006-01-02"), commit, r.End.Sub(r.Start).Round(time.Second))
 	fmt.Fprintf(&b, "- Command, from the workspace root: `%s`.\n", command)
 	store := "local-directory store"
 	if o.ZooKeeper {
@@ -99,7 +99,10 @@ func (r *Report) Markdown(commit, command string) string {
 		"acknowledgement on; lag = acknowledgement to the end of the first read that returns the value. "+
 		"Receiver: the increase of the target replica servers' `replica_dup_time_lag_ms` histogram over the phase "+
 		"(apply on the target primary minus the source mutation's timestamp, every entry; percentiles interpolated within "+
-		"power-of-two millisecond buckets).\n\n", o.SamplesPerSecond, o.PollInterval)
+		"power-of-two millisecond buckets).\n", o.SamplesPerSecond, o.PollInterval)
+	b.WriteString("- Pending and drain: the peak is the largest sum over partitions of the pending mutations the primaries " +
+		"reported to the meta server (every `dup_sync_interval`) during the phase; drain is the time from the end of the load " +
+		"until every partition reported none, so it has the resolution of those reports.\n\n")
 	b.WriteString("| writes/s target | acked writes/s | source write p50 / p99 | visibility p50 | visibility p99 | visibility max | samples (lost) | receiver p50 | receiver p99 | receiver entries | peak pending mutations | drain |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range r.Phases {

@@ -69,7 +69,7 @@ func TestMarkdown(t *testing.T) {
 	md := r.Markdown("abc1234", "make bench-dup")
 	for _, want := range []string{
 		"2 cores, CPU X, 24 GiB", "load average 3.50 at the start, 4.00 at the end (the machine was shared",
-		"2026-01-02, commit `abc1234`, 3m0s", "`make bench-dup`", "`replication.dup_sync_interval=1s`",
+		"2026-01-02, commit `abc1234`; the run took 3m0s", "`make bench-dup`", "`replication.dup_sync_interval=1s`",
 		"| 1000 | 999 | 2ms / 30ms | 20ms | 250ms | 400ms | 3000 (0) | 40 ms | > 512 ms | 12 | 77 | 1.2s |",
 		"5 were issued late",
 	} {
