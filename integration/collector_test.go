@@ -44,24 +44,22 @@ type collectorCluster struct {
 	table     string
 }
 
-// TestCollector runs a real cluster (processes, ZooKeeper) with a
-// collector under a write, read and hot-key load, and checks what the
-// collector reports against the replica servers' own counters, the
-// hotspot detector, the availability probe, the dashboard in a headless
-// browser, the Grafana dashboard and Prometheus rules against a real
-// /metrics dump, and a dead replica server.
-//
-// The counter checks take a list of (replica-server metric, collector
-// figure) pairs per cluster, so the duplication check (dup_shipped_ops on
-// a second cluster) joins as one more pair and one more cluster once
-// duplication lands.
+// TestCollector runs two real clusters (processes, ZooKeeper), each with
+// a collector, and a duplication of a table from the first to the second
+// under a write, read and hot-key load on the first. It checks what the
+// collectors report against the replica servers' own counters (per-table
+// QPS, dup_shipped_ops on the source, duplicate_qps on the target), the
+// duplication lag and pending mutations, the hotspot detector, the
+// availability probe, the dashboard in a headless browser, the Grafana
+// dashboard and Prometheus rules against real /metrics dumps, and a dead
+// replica server.
 func TestCollector(t *testing.T) {
 	harness.SkipExternal(t)
 	if err := zktest.Available(zktest.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	c := harness.Start(t, onebox.Options{
-		Metas: 1, Replicas: 3, ZooKeeper: true, Collector: true,
+		Metas: 1, Replicas: 3, Clusters: 2, ZooKeeper: true, Collector: true,
 		MetaSettings: []string{"meta_server.lease=4s", "meta_server.grace=6s", "meta_server.guardian_interval=500ms"},
 		ReplicaSettings: []string{
 			"replica_server.beacon_interval=500ms", "replication.config_sync_interval=1s",
@@ -71,23 +69,19 @@ func TestCollector(t *testing.T) {
 			"probe.interval=1s", "hotspot.window=3", "hotspot.min_qps=5",
 		},
 	})
-	st := c.State.Cluster("onebox")
-	if st.Collector == "" {
-		t.Fatal("onebox started no collector")
-	}
-	cc := collectorCluster{
-		name: "onebox", collector: strings.TrimSuffix(strings.TrimPrefix(st.Collector, "http://"), "/"),
-		replicas: st.Replicas, table: "collected", http: map[string]string{},
-	}
-	for _, r := range st.Replicas {
-		cc.http[r] = c.HTTPAddress(r)
-	}
-	metas := c.MetaServers("onebox")
+	cc := newCollectorCluster(t, c, "onebox")
+	dst := newCollectorCluster(t, c, "onebox2")
+	metas := c.MetaServers(cc.name)
 	ac, err := admin.New(admin.Config{MetaServers: metas, AttemptTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ac.Close()
+	dstAdmin, err := admin.New(admin.Config{MetaServers: c.MetaServers(dst.name), AttemptTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dstAdmin.Close()
 	client, err := pegasus.NewClient(pegasus.Config{MetaServers: metas})
 	if err != nil {
 		t.Fatal(err)
@@ -95,16 +89,30 @@ func TestCollector(t *testing.T) {
 	defer client.Close()
 	ctx := context.Background()
 
+	// The table on both clusters (the target's with another partition
+	// count), duplicated from the first to the second.
 	const partitions = 8
-	if _, err := ac.CreateApp(ctx, cc.table, admin.CreateAppOptions{PartitionCount: partitions, ReplicaCount: 3}); err != nil {
-		t.Fatal(err)
+	for _, x := range []struct {
+		ac         *admin.Client
+		partitions int32
+	}{{dstAdmin, partitions / 2}, {ac, partitions}} {
+		if _, err := x.ac.CreateApp(ctx, cc.table, admin.CreateAppOptions{PartitionCount: x.partitions, ReplicaCount: 3}); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		_, err = x.ac.WaitForPrimaries(wctx, cc.table)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	_, err = ac.WaitForPrimaries(wctx, cc.table)
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	dupResp, err := ac.AddDuplication(dctx, cc.table, dst.name, false)
 	cancel()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("duplication %d of %s from %s to %s", dupResp.DupID, cc.table, cc.name, dst.name)
 	table, err := client.OpenTable(ctx, cc.table)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +169,41 @@ func TestCollector(t *testing.T) {
 		checkCounters(t, cc, []counterPair{
 			{source: "get_qps_total", op: "get"},
 			{source: "put_qps_total", op: "put"},
+			{source: "dup_shipped_ops_total", dup: dupShipped},
 		})
+		checkCounters(t, dst, []counterPair{
+			{source: "duplicate_qps_total", dup: dupReceived},
+		})
+	})
+	t.Run("duplication lag and pending mutations", func(t *testing.T) {
+		// The receiving cluster's collector reports the lag p99 from the
+		// replica servers' dup_time_lag_ms histogram, the sending one the
+		// pending mutations; both on the API and on /metrics.
+		var lag, pending tablePage
+		waitTable(t, dst, "a duplication lag p99", func(tp tablePage) bool {
+			lag = tp
+			return tp.Dup.HasLag && tp.Dup.LagP99 > 0
+		})
+		waitTable(t, cc, "pending duplication mutations", func(tp tablePage) bool {
+			pending = tp
+			return tp.Dup.HasPending && tp.Dup.ShippedRate > 0
+		})
+		t.Logf("%s: lag p99 %.3fs; %s: pending %v, shipping %.0f entries/s", dst.name, lag.Dup.LagP99, cc.name,
+			pending.Dup.Pending, pending.Dup.ShippedRate)
+		for _, x := range []struct {
+			cc     collectorCluster
+			metric string
+		}{{dst, "pegasus_table_dup_time_lag_p99_seconds"}, {cc, "pegasus_table_dup_pending_mutations"}} {
+			fams, _, err := metricFamilies(x.cc.collector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := fams[x.metric]; f == nil || !slices.ContainsFunc(f.GetMetric(), func(m *dto.Metric) bool {
+				return slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "table" && l.GetValue() == cc.table })
+			}) {
+				t.Errorf("%s: the collector's /metrics has no %s for %s", x.cc.name, x.metric, cc.table)
+			}
+		}
 	})
 	t.Run("hot partition flagged", func(t *testing.T) {
 		waitCollector(t, cc, "partition "+fmt.Sprint(hotPartition)+" flagged hot", func(p clusterPage) bool {
@@ -190,7 +232,7 @@ func TestCollector(t *testing.T) {
 	})
 	var dump []byte
 	t.Run("metrics dump, Grafana and Prometheus", func(t *testing.T) {
-		dump = checkMetricsDump(t, cc)
+		dump = checkMetricsDump(t, cc, dst)
 	})
 	t.Run("dashboard in a browser", func(t *testing.T) {
 		checkDashboard(t, cc)
@@ -227,6 +269,24 @@ func TestCollector(t *testing.T) {
 			return false
 		})
 	})
+}
+
+// newCollectorCluster describes cluster name of the onebox c and its
+// collector, with the test's table.
+func newCollectorCluster(t *testing.T, c *harness.Cluster, name string) collectorCluster {
+	t.Helper()
+	st := c.State.Cluster(name)
+	if st == nil || st.Collector == "" {
+		t.Fatalf("onebox started no collector for %s", name)
+	}
+	cc := collectorCluster{
+		name: name, collector: strings.TrimSuffix(strings.TrimPrefix(st.Collector, "http://"), "/"),
+		replicas: st.Replicas, table: "collected", http: map[string]string{},
+	}
+	for _, r := range st.Replicas {
+		cc.http[r] = c.HTTPAddress(r)
+	}
+	return cc
 }
 
 // clusterPage is the part of the collector's /api/cluster the tests read.
@@ -272,8 +332,36 @@ type opFigures struct {
 type tablePage struct {
 	Ops []opFigures `json:"ops"`
 	Dup struct {
-		ShippedTotal float64 `json:"shipped_total"`
+		ShippedTotal   float64 `json:"shipped_total"`
+		ShippedRate    float64 `json:"shipped_rate"`
+		DuplicateTotal float64 `json:"duplicate_total"`
+		DuplicateQPS   float64 `json:"duplicate_qps"`
+		LagP99         float64 `json:"lag_p99"`
+		HasLag         bool    `json:"has_lag"`
+		Pending        float64 `json:"pending"`
+		HasPending     bool    `json:"has_pending"`
 	} `json:"dup"`
+}
+
+// waitTable polls the collector's page of the cluster's table until cond
+// holds.
+func waitTable(t *testing.T, cc collectorCluster, what string, cond func(tablePage) bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		// Until the collector discovered the table, its page is a 404.
+		var tp tablePage
+		b, err := httpBody(cc.collector, "/api/tables/"+cc.table)
+		if err == nil {
+			if err = json.Unmarshal(b, &tp); err == nil && cond(tp) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collector of %s: no %s for %s after 90s; last: %+v (%v)", cc.name, what, cc.table, tp, err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling another process
+	}
 }
 
 func getJSON(t *testing.T, addr, path string, v any) {
@@ -381,23 +469,37 @@ next:
 
 // counterPair ties a replica-server counter (summed over the cluster's
 // replica servers, for the cluster's table) to the collector's total for
-// the same table: op names an entry of the table page's ops; an empty op
-// reads the duplication total (dup_shipped_ops).
+// the same table: op names an entry of the table page's ops, or dup one
+// of its duplication totals.
 type counterPair struct {
 	source string
 	op     string
+	dup    dupTotal
 }
 
-func (p counterPair) collectorValue(tp tablePage) (float64, bool) {
-	if p.op == "" {
-		return tp.Dup.ShippedTotal, true
+// dupTotal names a duplication total of the collector's table page.
+type dupTotal string
+
+const (
+	dupShipped  dupTotal = "shipped_total"   // dup_shipped_ops
+	dupReceived dupTotal = "duplicate_total" // duplicate_qps
+)
+
+// collectorValue returns the pair's collector total, and its rate for dup
+// totals (op rates are checked on the ops).
+func (p counterPair) collectorValue(tp tablePage) (total, rate float64, ok bool) {
+	switch p.dup {
+	case dupShipped:
+		return tp.Dup.ShippedTotal, tp.Dup.ShippedRate, true
+	case dupReceived:
+		return tp.Dup.DuplicateTotal, tp.Dup.DuplicateQPS, true
 	}
 	for _, o := range tp.Ops {
 		if o.Op == p.op {
-			return o.Total, true
+			return o.Total, o.QPS, true
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // replicaSums reads every pair's source counter for the table from every
@@ -433,15 +535,11 @@ func httpOf(t *testing.T, cc collectorCluster, rpc string) string {
 // and after the next one ended: they match within one scrape interval. It first waits for the collector to report a QPS for every
 // compared operation under the load.
 func checkCounters(t *testing.T, cc collectorCluster, pairs []counterPair) {
-	// The load shows in the collector's QPS of every operation compared.
-	waitCollector(t, cc, "QPS of every compared operation", func(clusterPage) bool {
-		var tp tablePage
-		getJSON(t, cc.collector, "/api/tables/"+cc.table, &tp)
+	// The load shows in the collector's QPS (or duplication rate) of
+	// every compared figure.
+	waitTable(t, cc, "QPS of every compared figure", func(tp tablePage) bool {
 		for _, p := range pairs {
-			if p.op == "" {
-				continue
-			}
-			if !slices.ContainsFunc(tp.Ops, func(o opFigures) bool { return o.Op == p.op && o.QPS > 0 }) {
+			if _, rate, ok := p.collectorValue(tp); !ok || rate <= 0 {
 				return false
 			}
 		}
@@ -459,11 +557,11 @@ func checkCounters(t *testing.T, cc collectorCluster, pairs []counterPair) {
 	getJSON(t, cc.collector, "/api/tables/"+cc.table, &tp)
 	after := replicaSums(t, cc, pairs)
 	for i, p := range pairs {
-		got, ok := p.collectorValue(tp)
+		got, _, ok := p.collectorValue(tp)
 		if !ok {
 			t.Fatalf("collector reports no %s", p.op)
 		}
-		t.Logf("%s: replica servers %v before, %v after; collector %v", p.source, before[i], after[i], got)
+		t.Logf("%s on %s: replica servers %v before, %v after; collector %v", p.source, cc.name, before[i], after[i], got)
 		if got < before[i] || got > after[i] {
 			t.Errorf("%s: collector total %v outside [%v, %v], the replica servers' counters read before and after two rounds", p.source, got, before[i], after[i])
 		}
@@ -495,31 +593,43 @@ var dashboardMetricRE = regexp.MustCompile(`\bpegasus_[a-z0-9_]+`)
 // darkMetrics are collector metrics that exist only when the replica
 // servers export their sources; a dashboard may query them before then.
 var darkMetrics = map[string][]string{
-	"pegasus_table_dup_time_lag_p99_seconds": {"dup_time_lag", "dup_time_lag_seconds", "dup_time_lag_ms"},
-	"pegasus_table_dup_pending_mutations":    {"dup_pending_mutations_count"},
-	"pegasus_table_storage_bytes":            {"rdb_total_sst_size_mb"},
+	"pegasus_table_storage_bytes": {"rdb_total_sst_size_mb"},
 }
 
-// checkMetricsDump fetches the collector's /metrics, saves it as a test
-// artifact, lints it with promtool, and checks that every metric the
-// Grafana dashboards and the Prometheus rules query is in it.
-func checkMetricsDump(t *testing.T, cc collectorCluster) []byte {
+// checkMetricsDump fetches the /metrics of the collectors of cc and of
+// the clusters others (the duplication's target: the lag is reported
+// there), saves them as test artifacts, lints them with promtool, and
+// checks that every metric the Grafana dashboards and the Prometheus rules
+// query is in one of them. It returns cc's dump.
+func checkMetricsDump(t *testing.T, cc collectorCluster, others ...collectorCluster) []byte {
 	promtool := needTool(t, "promtool", "prometheus")
-	// A round with the load's latencies in it.
-	waitRound(t, cc, 0)
-	fams, dump, err := metricFamilies(cc.collector)
-	if err != nil {
-		t.Fatal(err)
-	}
-	art := filepath.Join(t.ArtifactDir(), "collector-metrics.txt")
-	if err := os.WriteFile(art, dump, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("collector /metrics dump: %s (%d families)", art, len(fams))
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(dump)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	fams := map[string]*dto.MetricFamily{}
+	var ccDump []byte
+	for i, x := range append([]collectorCluster{cc}, others...) {
+		// A round with the load's latencies in it.
+		waitRound(t, x, 0)
+		xf, dump, err := metricFamilies(x.collector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			ccDump = dump
+		}
+		for name, f := range xf {
+			if fams[name] == nil {
+				fams[name] = f
+			}
+		}
+		art := filepath.Join(t.ArtifactDir(), "collector-metrics-"+x.name+".txt")
+		if err := os.WriteFile(art, dump, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("collector /metrics dump of %s: %s (%d families)", x.name, art, len(xf))
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = bytes.NewReader(dump)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics (%s): %v\n%s", x.name, err, out)
+		}
 	}
 	for _, args := range [][]string{
 		{"check", "config", filepath.Join("..", "deploy", "prometheus", "prometheus.yml")},
@@ -531,14 +641,16 @@ func checkMetricsDump(t *testing.T, cc collectorCluster) []byte {
 	}
 	// Sources present on the replica servers, for the dark metrics.
 	sources := map[string]bool{}
-	for _, r := range cc.replicas {
-		rf, _, err := metricFamilies(httpOf(t, cc, r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name := range rf {
-			sources[strings.TrimSuffix(name, "_total")] = true
-			sources[name] = true
+	for _, x := range append([]collectorCluster{cc}, others...) {
+		for _, r := range x.replicas {
+			rf, _, err := metricFamilies(httpOf(t, x, r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name := range rf {
+				sources[strings.TrimSuffix(name, "_total")] = true
+				sources[name] = true
+			}
 		}
 	}
 	queried := map[string][]string{} // metric -> files
@@ -571,9 +683,9 @@ func checkMetricsDump(t *testing.T, cc collectorCluster) []byte {
 			t.Logf("%s (queried in %v) is dark: the replica servers do not export %v yet", base, in, srcs)
 			continue
 		}
-		t.Errorf("%s, queried in %v, is not in the collector's /metrics", base, in)
+		t.Errorf("%s, queried in %v, is not in the collectors' /metrics", base, in)
 	}
-	return dump
+	return ccDump
 }
 
 // queries returns the PromQL expressions of a Grafana dashboard (every
@@ -694,8 +806,8 @@ func checkDashboard(t *testing.T, cc collectorCluster) {
 }
 
 // checkDocs checks that docs/observability.md names every metric family
-// of the collector's dump and of the daemons' pages (Go runtime and
-// process metrics aside; per-operation names as <op>_...).
+// of the collector's dump and of the daemons' pages of every cluster (Go
+// runtime and process metrics aside; per-operation names as <op>_...).
 func checkDocs(t *testing.T, dump []byte, cc collectorCluster, c *harness.Cluster) {
 	b, err := os.ReadFile(filepath.Join("..", "docs", "observability.md"))
 	if err != nil {
@@ -715,7 +827,7 @@ func checkDocs(t *testing.T, dump []byte, cc collectorCluster, c *harness.Cluste
 	}
 	pages := map[string]map[string]*dto.MetricFamily{"collector": all}
 	for _, in := range c.State.Instances {
-		if in.Cluster != cc.name || (in.Role != onebox.RoleMeta && in.Role != onebox.RoleReplica) {
+		if in.Role != onebox.RoleMeta && in.Role != onebox.RoleReplica {
 			continue
 		}
 		fams, _, err := metricFamilies(in.HTTPAddress)

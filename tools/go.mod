@@ -8,7 +8,10 @@ require (
 	github.com/pegasus-go/pegasus/metaserver v0.0.0-00010101000000-000000000000
 	github.com/pegasus-go/pegasus/replicaserver v0.0.0-00010101000000-000000000000
 	github.com/pegasus-go/pegasus/shared v0.0.0-00010101000000-000000000000
+	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common v0.72.0
 	github.com/spf13/pflag v1.0.10
+	golang.org/x/time v0.5.0
 )
 
 require (
@@ -62,8 +65,6 @@ require (
 	github.com/philhofer/fwd v1.1.3-0.20240916144458-20a13a1f6b7c // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/prometheus/client_golang v1.23.2 // indirect
-	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.21.0 // indirect
 	github.com/quic-go/quic-go v0.49.0 // indirect
 	github.com/rogpeppe/go-internal v1.16.0 // indirect
@@ -92,7 +93,6 @@ require (
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
-	golang.org/x/time v0.5.0 // indirect
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

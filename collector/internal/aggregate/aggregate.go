@@ -501,7 +501,8 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 			}
 		}
 	}
-	hist := func(f *scrape.Family, k kind, op string) {
+	// hist reads a histogram; scale converts its bounds to seconds.
+	hist := func(f *scrape.Family, k kind, op string, scale float64) {
 		if f == nil || f.Kind != scrape.Histogram {
 			return
 		}
@@ -511,7 +512,7 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 				continue
 			}
 			kk := key{kind: k, table: t, op: op}
-			hists[kk] = addBuckets(hists[kk], s.Buckets)
+			hists[kk] = addBuckets(hists[kk], scaleBuckets(s.Buckets, scale))
 		}
 	}
 	for _, op := range Ops {
@@ -520,14 +521,18 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 		if !op.Write {
 			scalar(f, kPartReads, "", true, false)
 		}
-		hist(family(p, op.Name+"_latency"), kOpLatency, op.Name)
+		hist(family(p, op.Name+"_latency"), kOpLatency, op.Name, 1)
 	}
 	scalar(family(p, metricUpdatesApplied), kPartWrites, "", true, false)
 	scalar(counterFamily(p, metricDupShipped), kDupShipped, "", false, false)
 	scalar(counterFamily(p, metricDupFailed), kDupFailed, "", false, false)
 	scalar(counterFamily(p, metricDuplicateQPS), kDupRecv, "", false, false)
-	hist(family(p, metricDupLag), kDupLag, "")
-	hist(family(p, metricDupLag+"_seconds"), kDupLag, "")
+	hist(family(p, metricDupLag), kDupLag, "", 1)
+	hist(family(p, metricDupLag+"_seconds"), kDupLag, "", 1)
+	// In milliseconds: the replica server's histogram, or a plain
+	// dup_time_lag_ms histogram; a dup_time_lag_ms gauge is read below.
+	hist(family(p, metricReplicaDupLagMs), kDupLag, "", 1e-3)
+	hist(family(p, metricDupLagMs), kDupLag, "", 1e-3)
 	scalar(family(p, metricDupLagMs), kDupLagMs, "", false, true)
 	scalar(family(p, metricDupPending), kDupPending, "", false, false)
 	scalar(family(p, metricSSTSizeMB), kSSTMB, "", true, false)
@@ -539,6 +544,19 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 		values[key{kind: kReplicaCount}] = n
 	}
 	return values, hists
+}
+
+// scaleBuckets returns b with every bound multiplied by scale (b itself
+// when scale is 1).
+func scaleBuckets(b []scrape.Bucket, scale float64) []scrape.Bucket {
+	if scale == 1 {
+		return b
+	}
+	out := slices.Clone(b)
+	for i := range out {
+		out[i].UpperBound *= scale
+	}
+	return out
 }
 
 // addBuckets adds the cumulative buckets b to acc bound by bound. Series

@@ -212,6 +212,34 @@ func TestDupLagSources(t *testing.T) {
 	if !t1.Dup.HasLag || !near(t1.Dup.LagP99, 0.99) {
 		t.Errorf("histogram lag = %+v", t1.Dup)
 	}
+	// The replica server's histogram in milliseconds, labelled by app_id
+	// and partition: bounds are converted to seconds, partitions and
+	// nodes merged.
+	msHist := func(part string, c1, c2, c3 float64) []string {
+		return []string{"# TYPE replica_dup_time_lag_ms histogram",
+			fmt.Sprintf(`replica_dup_time_lag_ms_bucket{app_id="1",partition=%q,le="256"} %v`, part, c1),
+			fmt.Sprintf(`replica_dup_time_lag_ms_bucket{app_id="1",partition=%q,le="512"} %v`, part, c2),
+			fmt.Sprintf(`replica_dup_time_lag_ms_bucket{app_id="1",partition=%q,le="+Inf"} %v`, part, c3),
+			fmt.Sprintf(`replica_dup_time_lag_ms_sum{app_id="1",partition=%q} 1`, part),
+			fmt.Sprintf(`replica_dup_time_lag_ms_count{app_id="1",partition=%q} %v`, part, c3)}
+	}
+	m := New(Options{})
+	m.Add(t0, v, []Scrape{
+		ok("n1:1", t0, replicaPage{extra: msHist("0", 5, 5, 5)}.page(t)),
+		ok("n2:1", t0, replicaPage{extra: msHist("1", 0, 0, 0)}.page(t)),
+	})
+	t1at := t0.Add(time.Second)
+	// In the interval: 50 observations in (0, 256] ms on n1, 50 in
+	// (256, 512] ms on n2. The p99 is 98% into (256, 512] ms.
+	s = m.Add(t1at, v, []Scrape{
+		ok("n1:1", t1at, replicaPage{extra: msHist("0", 55, 55, 55)}.page(t)),
+		ok("n2:1", t1at, replicaPage{extra: msHist("1", 0, 50, 50)}.page(t)),
+	})
+	t1, _ = s.Table("t1")
+	if !t1.Dup.HasLag || !near(t1.Dup.LagP99, 0.256+0.256*49/50) {
+		t.Errorf("millisecond histogram lag = %+v, want p99 %v s", t1.Dup, 0.256+0.256*49/50)
+	}
+
 	// A gauge in milliseconds (Pegasus' dup_time_lag_ms) works too.
 	b := New(Options{})
 	s = b.Add(t0, v, []Scrape{ok("n1:1", t0, replicaPage{extra: []string{

@@ -43,10 +43,10 @@ var (
 	mTableStorage   = metricDesc{"pegasus_table_storage_bytes", "SST bytes of the table's primary replicas (when the replica servers report rdb_total_sst_size_mb).", lTable, false}
 	mDupShipped     = metricDesc{"pegasus_table_dup_shipped_ops_total", "Mutations shipped to remote clusters by duplication (dup_shipped_ops).", lTable, true}
 	mDupFailed      = metricDesc{"pegasus_table_dup_failed_shipping_ops_total", "Duplication shipping attempts that failed (dup_failed_shipping_ops).", lTable, true}
-	mDuplicateTotal = metricDesc{"pegasus_table_duplicate_requests_total", "Writes received from remote clusters through duplication (duplicate_qps counter).", lTable, true}
-	mDuplicateQPS   = metricDesc{"pegasus_table_duplicate_qps", "Writes per second received from remote clusters through duplication.", lTable, false}
+	mDuplicateTotal = metricDesc{"pegasus_table_duplicate_requests_total", "Duplicate requests (batches of duplicated writes) received from remote clusters (duplicate_qps counter).", lTable, true}
+	mDuplicateQPS   = metricDesc{"pegasus_table_duplicate_qps", "Duplicate requests per second received from remote clusters.", lTable, false}
 	mDupShippedRate = metricDesc{"pegasus_table_dup_shipped_ops_rate", "Mutations shipped per second by duplication over the last scrape interval.", lTable, false}
-	mDupLag         = metricDesc{"pegasus_table_dup_time_lag_p99_seconds", "p99 of the duplication time lag (dup_time_lag) over the last scrape interval.", lTable, false}
+	mDupLag         = metricDesc{"pegasus_table_dup_time_lag_p99_seconds", "p99 of the duplication time lag measured by the receiving replica servers (dup_time_lag_ms) over the last scrape interval.", lTable, false}
 	mDupPending     = metricDesc{"pegasus_table_dup_pending_mutations", "Mutations waiting to be shipped by duplication (dup_pending_mutations_count).", lTable, false}
 	mTableHot       = metricDesc{"pegasus_table_hot_partitions", "Partitions of the table currently flagged hot.", lTable, false}
 	mPartQPS        = metricDesc{"pegasus_partition_qps", "Requests per second of one partition (writes applied plus per-partition reads) over the last scrape interval.", lPartition, false}

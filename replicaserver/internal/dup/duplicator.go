@@ -283,8 +283,14 @@ func (d *Duplicator) Stop() {
 // confirmed decree on, ships them batch by batch, advances the confirmed
 // decree after each batch, and polls for more when caught up. Log errors
 // (a garbage collected or corrupt plog, a closed replica) are recorded as
-// the last error and retried with backoff.
+// the last error and retried with backoff. When it returns, the pending
+// gauge drops to zero: a stopped duplicator (its primary moved, the
+// duplication was removed) reports no backlog, so sums over nodes count
+// each partition's backlog once, on its current primary. (A successor
+// started on the same node before this one stopped rewrites the gauge at
+// its next step.)
 func (d *Duplicator) Run(ctx context.Context) {
+	defer d.m.pending.Update(0)
 	defer d.closeReader()
 	errStreak := 0
 	for {

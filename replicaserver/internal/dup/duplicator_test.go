@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uber-go/tally/v4"
+
 	"github.com/pegasus-go/pegasus/replicaserver/internal/plog"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/replica"
 	"github.com/pegasus-go/pegasus/shared/keyschema"
@@ -625,5 +627,47 @@ func TestBallotChangeReadsAgain(t *testing.T) {
 	got := r.snapshot()
 	if d.Confirmed() != 3 || got[key(2)+"/s"] != "new" || len(got) != 3 {
 		t.Fatalf("confirmed %d, remote %v", d.Confirmed(), got)
+	}
+}
+
+func TestStoppedDuplicatorClearsPendingGauge(t *testing.T) {
+	l := newTestLog(t)
+	for i := range 3 {
+		l.append(set(t, key(i), "s", "v"))
+	}
+	scope := tally.NewTestScope("", nil)
+	waiting := make(chan struct{}, 1)
+	d := newTestDuplicator(t, l, newFakeRemote(t, 4), func(o *Options) {
+		// The commit point is past what the log holds: 7 mutations stay pending.
+		o.Log = PlogLog{L: l.l, Committed: func() protocol.Decree { return 10 }}
+		o.Scope = scope
+		o.After = func(time.Duration) <-chan time.Time {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+			return make(chan time.Time) // never fires: Stop ends the wait
+		}
+	})
+	pending := func() float64 {
+		for _, g := range scope.Snapshot().Gauges() {
+			if g.Name() == MetricPendingMutations && g.Tags()["partition"] == "0" {
+				return g.Value()
+			}
+		}
+		t.Fatal("no pending gauge")
+		return 0
+	}
+	d.Start()
+	<-waiting // caught up with the log: the gauge was updated
+	if got := pending(); got != 7 {
+		d.Stop()
+		t.Fatalf("pending gauge %v while running, want 7", got)
+	}
+	d.Stop()
+	// A stopped duplicator (e.g. its primary moved away) no longer reports
+	// a backlog on this node: the new primary's node does.
+	if got := pending(); got != 0 {
+		t.Fatalf("pending gauge %v after Stop, want 0", got)
 	}
 }
