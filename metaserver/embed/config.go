@@ -12,6 +12,7 @@ import (
 	"github.com/pegasus-go/pegasus/metaserver/internal/placement"
 	"github.com/pegasus-go/pegasus/shared/config"
 	"github.com/pegasus-go/pegasus/shared/coord"
+	"github.com/pegasus-go/pegasus/shared/failpoint"
 	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/metrics"
 )
@@ -47,6 +48,11 @@ type Config struct {
 	// Metrics, if set, is the registry the server records into and serves
 	// at /metrics; otherwise the server makes its own.
 	Metrics *metrics.Registry `toml:"-"`
+	// Failpoints, if set, enables fault injection (package
+	// shared/failpoint): Clock is wrapped by it (clock-offset) and the
+	// HTTP server serves it at /debug/failpoints. The command sets it when
+	// PEGASUS_FAILPOINTS is in its environment.
+	Failpoints *failpoint.Registry `toml:"-"`
 }
 
 // MetaServerConfig is the [meta_server] section.
@@ -67,6 +73,9 @@ type MetaServerConfig struct {
 	MinAliveNodesRatio    float64         `toml:"min_alive_nodes_ratio" comment:"Reconfiguration (promotions, removals, learners, DDD recovery) is frozen unless more than this fraction of the known replica servers is alive; 0..1 (exclusive)."`
 	MaxConcurrentLearners int             `toml:"max_concurrent_learners" comment:"Most learners (replicas being added) in progress over the whole cluster."`
 	LearnTimeout          config.Duration `toml:"learn_timeout" comment:"A learner that has not become a secondary after this long is replaced by another node."`
+	// DialAddresses maps an address this server knows a replica server or
+	// meta server by to the address it dials instead.
+	DialAddresses map[string]string `toml:"dial_addresses" comment:"Dial through another address: \"host:port it is known by\" = \"host:port to dial\" (a proxy in front of a replica or meta server, e.g. in robustness tests). Empty: dial every address as known."`
 }
 
 // ZookeeperConfig is the [zookeeper] section (store = "zookeeper").
@@ -107,6 +116,7 @@ func DefaultConfig() Config {
 			MinAliveNodesRatio:    placement.DefaultMinAliveRatio,
 			MaxConcurrentLearners: meta.DefaultMaxLearners,
 			LearnTimeout:          config.Duration(meta.DefaultLearnTimeout),
+			DialAddresses:         map[string]string{},
 		},
 		Zookeeper: ZookeeperConfig{
 			Hosts:          []string{"127.0.0.1:2181"},
@@ -163,6 +173,14 @@ func (c *Config) Validate() error {
 	}
 	if m.LearnTimeout <= 0 {
 		return fmt.Errorf("meta_server.learn_timeout %v must be positive", m.LearnTimeout)
+	}
+	for from, to := range m.DialAddresses {
+		if _, _, err := net.SplitHostPort(from); err != nil {
+			return fmt.Errorf("meta_server.dial_addresses key %q: %v", from, err)
+		}
+		if _, _, err := net.SplitHostPort(to); err != nil {
+			return fmt.Errorf("meta_server.dial_addresses[%s] %q: %v", from, to, err)
+		}
 	}
 	switch m.Store {
 	case StoreZooKeeper:
