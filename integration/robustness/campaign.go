@@ -45,7 +45,7 @@ type Options struct {
 	HealTimeout time.Duration
 	// Plant, if set, runs after the table is healthy and before the
 	// workload (the planted-bug test arms a failpoint with it).
-	Plant func(ctx context.Context, c *Cluster) error
+	Plant  func(ctx context.Context, c *Cluster) error
 	Logger *slog.Logger
 }
 
@@ -384,12 +384,12 @@ func (k *campaign) readBack(ctx context.Context) error {
 	return nil
 }
 
-// readBackLocked reads every key through the reader client (retrying a
-// read that fails for up to 30s) and records the reads in the history,
+// readBackLocked reads every key through the reader client (retrying
+// failed reads while the read-back is under 30s old) and records the reads in the history,
 // where the checker holds them to every acknowledged write.
 func (k *campaign) readBackLocked(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
 	for _, key := range k.keys {
-		deadline := time.Now().Add(30 * time.Second)
 		for {
 			op, ok := k.w.Do(k.reader, k.o.Clients, Input{Kind: OpGet, Key: key})
 			if ok {
@@ -398,7 +398,7 @@ func (k *campaign) readBackLocked(ctx context.Context) error {
 			}
 			if time.Now().After(deadline) {
 				k.sum.Unreadable++
-				k.note("read-back of %s failed for 30s with a healthy table: %s", key, op.Err)
+				k.note("read-back of %s failed with a healthy table, 30s into the read-back: %s", key, op.Err)
 				break
 			}
 			if ctx.Err() != nil {

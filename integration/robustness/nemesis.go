@@ -36,6 +36,14 @@ const (
 	ClockOffset     FaultKind = "clock-offset"
 )
 
+// PlantedStaleLease is not a fault but a planted bug, for the test that
+// proves the checker can fail: the primary is isolated like
+// IsolatePrimary, then its clock (the one its lease is checked against)
+// steps back a minute, so it goes on serving reads long after its lease
+// ran out in real time and another primary took over. It is not in
+// AllFaults.
+const PlantedStaleLease FaultKind = "planted-stale-lease"
+
 // AllFaults lists every fault kind in a fixed order.
 var AllFaults = []FaultKind{
 	KillPrimary, KillSecondary, KillMetaLeader, KillAllReplicas, PausePrimary, IsolatePrimary,
@@ -125,7 +133,7 @@ func (n *Nemesis) Inject(ctx context.Context, k FaultKind) (*Fault, error) {
 		return nil, fmt.Errorf("%s: query the configuration: %w", k, err)
 	}
 	switch k {
-	case KillPrimary, PausePrimary, IsolatePrimary:
+	case KillPrimary, PausePrimary, IsolatePrimary, PlantedStaleLease:
 		x, g, err := n.primaryOf(cfg)
 		if err != nil {
 			return nil, err
@@ -142,10 +150,13 @@ func (n *Nemesis) Inject(ctx context.Context, k FaultKind) (*Fault, error) {
 				return nil, err
 			}
 			f.heal = func(context.Context) error { return x.Resume() }
-		case IsolatePrimary:
+		case IsolatePrimary, PlantedStaleLease:
 			// Cut from the meta servers and the other replica servers
 			// both ways, not from the clients, past lease and grace.
 			f.Hold = n.grace + n.between(time.Second, 3*time.Second)
+			if k == PlantedStaleLease {
+				f.Hold = n.lease + n.grace + 8*time.Second
+			}
 			var links []*Link
 			for _, o := range n.c.Nodes() {
 				if o != x {
@@ -168,6 +179,19 @@ func (n *Nemesis) Inject(ctx context.Context, k FaultKind) (*Fault, error) {
 				f.Target += " refused"
 			}
 			f.heal = healLinks(links)
+			if k == PlantedStaleLease {
+				if err := x.SetFailpoint(ctx, failpoint.ClockOffset, "-1m"); err != nil {
+					return nil, err
+				}
+				f.Target += ", its clock a minute back"
+				healNet := f.heal
+				f.heal = func(ctx context.Context) error {
+					if err := x.SetFailpoint(ctx, failpoint.ClockOffset, ""); err != nil {
+						return err
+					}
+					return healNet(ctx)
+				}
+			}
 		}
 	case KillSecondary:
 		pc := cfg.Partitions[n.rng.IntN(len(cfg.Partitions))]

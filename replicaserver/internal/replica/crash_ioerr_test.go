@@ -29,9 +29,9 @@ func TestCrashAfterPlogIOError(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0x10e))
 			mem := vfs.NewStrictMem()
 			prepareFS(t, mem)
-			op := errorfs.OpFileWrite
+			op, opName := errorfs.OpFileWrite, "write"
 			if rng.IntN(2) == 0 {
-				op = errorfs.OpFileSync
+				op, opName = errorfs.OpFileSync, "sync"
 			}
 			failAt := int64(5 + rng.IntN(60))
 			var seen, fired atomic.Int64
@@ -71,7 +71,7 @@ func TestCrashAfterPlogIOError(t *testing.T) {
 						m.acked[hk+"/"+sk] = v
 						m.mu.Unlock()
 						if i > 500 {
-							t.Errorf("%v number %d never failed after %d writes", op, failAt, i)
+							t.Errorf("plog %s number %d never failed after %d writes", opName, failAt, i)
 							return
 						}
 					}
@@ -79,7 +79,7 @@ func TestCrashAfterPlogIOError(t *testing.T) {
 			}
 			wg.Wait()
 			if fired.Load() == 0 {
-				t.Fatalf("the injected %v error never fired", op)
+				t.Fatalf("the injected plog %s error never fired", opName)
 			}
 			if st := r.Info().Status; st != protocol.PartitionError {
 				t.Fatalf("replica status %v after a plog IO error, want PS_ERROR", st)
@@ -87,7 +87,7 @@ func TestCrashAfterPlogIOError(t *testing.T) {
 			if _, err := r.Engine(); err == nil {
 				t.Fatal("a failed replica serves reads")
 			}
-			t.Logf("%v #%d failed; %d writes acknowledged before, %d writers stopped", op, failAt, len(m.acked), failed.Load())
+			t.Logf("plog %s #%d failed; %d writes acknowledged before, %d writers stopped", opName, failAt, len(m.acked), failed.Load())
 
 			crash(t, r, mem)
 			r = mustOpen(t, testOptions(mem))
