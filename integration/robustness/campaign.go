@@ -203,9 +203,7 @@ func Run(ctx context.Context, o Options) (_ *Summary, err error) {
 		if bad := k.c.CheckOutputs(); bad != "" && err == nil {
 			err = errors.New(bad)
 		}
-		if err != nil || !k.sum.Clean() {
-			k.copyLogs()
-		}
+		k.copyLogs()
 		k.c.Close()
 	}()
 	if err := k.setup(ctx); err != nil {

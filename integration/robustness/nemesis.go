@@ -152,8 +152,9 @@ func (n *Nemesis) Inject(ctx context.Context, k FaultKind) (*Fault, error) {
 			f.heal = func(context.Context) error { return x.Resume() }
 		case IsolatePrimary, PlantedStaleLease:
 			// Cut from the meta servers and the other replica servers
-			// both ways, not from the clients, past lease and grace.
-			f.Hold = n.grace + n.between(time.Second, 3*time.Second)
+			// both ways, not from the clients, past lease and grace, so
+			// the meta replaces it.
+			f.Hold = n.grace + n.lease/2 + n.between(time.Second, 3*time.Second)
 			if k == PlantedStaleLease {
 				f.Hold = n.lease + n.grace + 8*time.Second
 			}
