@@ -31,7 +31,9 @@ type Options struct {
 	// Partitions of the table (replica count 3).
 	Partitions int32
 	Clients    int
-	Keys       int
+	// Readers of the Clients only read (default 2).
+	Readers int
+	Keys    int
 	// Lease and Grace of the meta servers.
 	Lease, Grace time.Duration
 	// Faults are the kinds drawn (every kind when empty).
@@ -59,6 +61,7 @@ func (o *Options) setDefaults() {
 	def(&o.Replicas, 5)
 	def(&o.Clients, 12)
 	def(&o.Keys, 256)
+	def(&o.Readers, 2)
 	if o.Partitions == 0 {
 		o.Partitions = 8
 	}
@@ -84,6 +87,7 @@ type Summary struct {
 	Seed                              uint64
 	Duration                          time.Duration
 	Metas, Replicas, Clients, Keys    int
+	Readers                           int
 	Partitions                        int32
 	OpsChecked, Unknown               int
 	OpsByKind                         map[string]int
@@ -117,7 +121,7 @@ func (s *Summary) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "seed\t%d\n", s.Seed)
 	fmt.Fprintf(tw, "fault rounds\t%v\n", s.Duration.Round(time.Second))
-	fmt.Fprintf(tw, "cluster\t%d meta, %d replica servers; %d partitions x 3 replicas; %d clients over %d keys\n", s.Metas, s.Replicas, s.Partitions, s.Clients, s.Keys)
+	fmt.Fprintf(tw, "cluster\t%d meta, %d replica servers; %d partitions x 3 replicas; %d clients (%d read-only) over %d keys\n", s.Metas, s.Replicas, s.Partitions, s.Clients, s.Readers, s.Keys)
 	var kinds []string
 	for _, k := range slices.Sorted(maps.Keys(s.OpsByKind)) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, s.OpsByKind[k]))
@@ -187,7 +191,7 @@ func Run(ctx context.Context, o Options) (_ *Summary, err error) {
 		return nil, err
 	}
 	k := &campaign{o: o, log: o.Logger, table: "robust", start: time.Now(),
-		sum: &Summary{Seed: o.Seed, Metas: o.Metas, Replicas: o.Replicas, Clients: o.Clients, Keys: o.Keys,
+		sum: &Summary{Seed: o.Seed, Metas: o.Metas, Replicas: o.Replicas, Clients: o.Clients, Readers: o.Readers, Keys: o.Keys,
 			Partitions: o.Partitions, Faults: map[FaultKind]int{}, OpsByKind: map[string]int{}, Artifacts: o.Artifacts}}
 	if k.nemLog, err = os.Create(filepath.Join(o.Artifacts, "nemesis.log")); err != nil {
 		return nil, err
@@ -283,7 +287,7 @@ func (k *campaign) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	k.w, err = StartWorkload(ctx, k.start, WorkloadOptions{Clients: k.o.Clients, Keys: k.keys, Seed: k.o.Seed, OpTimeout: 3 * time.Second, Open: open})
+	k.w, err = StartWorkload(ctx, k.start, WorkloadOptions{Clients: k.o.Clients, Readers: k.o.Readers, Keys: k.keys, Seed: k.o.Seed, OpTimeout: 3 * time.Second, Open: open})
 	return err
 }
 

@@ -87,9 +87,9 @@ func TestCheckViolations(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	for in, want := range map[Input]string{
-		{Kind: OpGet, Key: "k"}:                                "get(k) -> absent",
+		{Kind: OpGet, Key: "k"}:                               "get(k) -> absent",
 		{Kind: OpCAS, Key: "k", ExpectAbsent: true, Value: 4}: "cas(k, absent=>4) -> false",
-		{Kind: OpIncr, Key: "k", Value: 2}:                     "incr(k, 2) -> 0",
+		{Kind: OpIncr, Key: "k", Value: 2}:                    "incr(k, 2) -> 0",
 	} {
 		if got := describe(in, Output{}); got != want {
 			t.Errorf("describe(%+v) = %q, want %q", in, got, want)

@@ -139,7 +139,8 @@ func TestPlantedBugIsCaught(t *testing.T) {
 	o, cleanup := campaignOptions(t, 40*time.Second, 7)
 	defer cleanup()
 	o.Metas, o.Replicas, o.Clients, o.Partitions = 1, 3, 12, 2
-	o.Keys = 32 // few keys: each is read and written often
+	o.Keys = 32   // few keys: each is read and written often
+	o.Readers = 4 // read-only clients keep reading from the replaced primary
 	o.Faults = []FaultKind{PlantedStaleLease}
 	sum, err := Run(context.Background(), o)
 	if sum != nil {

@@ -36,6 +36,10 @@ var sortKey = []byte("v")
 // WorkloadOptions shape a Workload.
 type WorkloadOptions struct {
 	Clients int // 8..16 client-go clients, one goroutine each
+	// Readers of the clients only read: they never see a write fail, so
+	// they keep their cached configuration for as long as reads succeed
+	// (a stale read from a replaced primary shows on them first).
+	Readers int
 	Keys    []string
 	Seed    uint64
 	// OpTimeout bounds one call.
@@ -151,6 +155,9 @@ func (w *Workload) run(id int, t *pegasus.Table, rng *rand.Rand) {
 		w.gate.RLock()
 		phase := Phase(w.phase.Load())
 		in := w.next(rng, last)
+		if id < w.opts.Readers {
+			in = Input{Kind: OpGet, Key: in.Key}
+		}
 		op, definite := w.Do(t, id, in)
 		w.gate.RUnlock()
 		w.mu.Lock()
