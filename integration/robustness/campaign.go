@@ -412,34 +412,44 @@ func (k *campaign) readBackLocked(ctx context.Context) error {
 	return nil
 }
 
-// compareDigests waits (up to 30s) until every partition's replicas report
-// the same digest; a partition that does not converge is a mismatch.
+// compareDigests waits (up to 60s) until, in one healthy configuration,
+// the replicas of every partition report the same digest; each partition
+// that still differs (or cannot be read) then is a mismatch. The
+// configuration is read again on every try: a membership change in
+// between makes the try start over rather than count.
 func (k *campaign) compareDigests(ctx context.Context, round int) {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	cfg, err := k.ac.QueryConfig(cctx, k.table)
-	cancel()
-	if err != nil {
-		k.note("round %d: digests: %v", round, err)
-		k.sum.Mismatches++
-		return
-	}
-	for _, pc := range cfg.Partitions {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			ds, err := k.c.Digests(cctx, pc)
-			cancel()
-			if err == nil && len(ds) == 3 && len(slices.Compact(slices.Collect(maps.Values(ds)))) == 1 {
-				break
+	deadline := time.Now().Add(60 * time.Second)
+	var bad []string
+	for {
+		bad = bad[:0]
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cfg, err := k.ac.QueryConfig(cctx, k.table)
+		if err == nil {
+			if why := k.c.Unhealthy(cctx, cfg, 3); why != "" {
+				err = fmt.Errorf("not healthy: %s", why)
 			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				k.sum.Mismatches++
-				k.note("round %d: %s: replicas differ 30s after the workload paused: %+v, %v", round, pc.Gpid, ds, err)
-				break
-			}
-			sleepCtx(ctx, 200*time.Millisecond) // polling the replicas
 		}
+		if err != nil {
+			bad = append(bad, err.Error())
+		} else {
+			for _, pc := range cfg.Partitions {
+				ds, err := k.c.Digests(cctx, pc)
+				if err != nil || len(ds) != 3 || len(slices.Compact(slices.Collect(maps.Values(ds)))) != 1 {
+					bad = append(bad, fmt.Sprintf("%s: %+v %v", pc.Gpid, ds, err))
+				}
+			}
+		}
+		cancel()
+		if len(bad) == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		sleepCtx(ctx, 200*time.Millisecond) // polling the replicas
 	}
+	k.sum.Mismatches += len(bad)
+	k.note("round %d: replicas differ 60s after the workload paused: %s", round, strings.Join(bad, "; "))
 }
 
 // check runs the linearizability check and fills the summary.
