@@ -89,7 +89,7 @@ func campaignOptions(t *testing.T, dur time.Duration, seed uint64) (Options, fun
 // write lost, no digest mismatch, every fault kind injected, and a table
 // that heals after every round.
 func TestCampaign(t *testing.T) {
-	dur := 100 * time.Second
+	dur := 75 * time.Second
 	o, cleanup := campaignOptions(t, dur, 20240611)
 	defer cleanup()
 	if os.Getenv(envShape) == "" && os.Getenv(envDuration) == "" {
@@ -136,7 +136,7 @@ func testLogger(t *testing.T) *slogLogger { return newTestLogger(t) }
 // reads after its lease ran out while a new primary takes writes), the
 // campaign must report linearizability violations.
 func TestPlantedBugIsCaught(t *testing.T) {
-	o, cleanup := campaignOptions(t, 40*time.Second, 7)
+	o, cleanup := campaignOptions(t, 30*time.Second, 7)
 	defer cleanup()
 	o.Metas, o.Replicas, o.Clients, o.Partitions = 1, 3, 12, 2
 	o.Keys = 32   // few keys: each is read and written often
