@@ -7,7 +7,7 @@ PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 MAINS    = $(shell $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' $(PKGS))
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build onebox test unit deps lint fmt vet staticcheck bench-micro bench bench-unit bench-dup clean
+.PHONY: all build onebox test unit deps lint fmt vet staticcheck bench-micro bench bench-unit bench-dup robustness clean
 
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := bin/tools/staticcheck
@@ -43,6 +43,17 @@ unit: bench-unit
 ## bench-unit: the tests of the YCSB driver (tools/bench is its own module, outside go.work).
 bench-unit:
 	cd tools/bench && GOWORK=off $(GO) test $(TESTFLAGS) ./...
+## robustness: a long robustness campaign against real processes (3 meta and 5 replica servers,
+## a real ZooKeeper, every link behind a proxy): DURATION of fault rounds (default 10m), SEED to
+## replay a schedule, SHAPE=metas/replicas/clients. Prints the summary; artifacts (nemesis log,
+## history, visualisations, logs) go to ROBUSTNESS_ARTIFACTS or a kept temporary directory on
+## failure. See docs/robustness.md. `make test` runs a short seeded campaign.
+DURATION ?= 10m
+SEED     ?=
+SHAPE    ?= 3/5/12
+robustness: deps
+	ROBUSTNESS_DURATION=$(DURATION) ROBUSTNESS_SEED=$(SEED) ROBUSTNESS_SHAPE=$(SHAPE) \
+		$(GO) test -count=1 -timeout 4h -v -run '^TestCampaign$$' ./integration/robustness/
 
 ## bench-micro: Go micro-benchmarks (codec, RPC echo, plog append, storage apply vs raw pebble)
 ## in one run, so their figures are comparable; see docs/benchmarks.md.

@@ -57,7 +57,13 @@
 // Non-idempotent operations (Incr, CheckAndSet, CheckAndMutate) are
 // retried only when the request certainly never left the client (no
 // primary known, connection refused); once it may have reached a server,
-// the error is returned and the outcome is unknown to the caller.
+// the error is returned and the outcome is unknown to the caller. The
+// same holds for the writes among the idempotent operations (Set, Del,
+// MultiSet, MultiDel, DelRange) after an attempt that timed out or lost
+// its connection: the attempt may still be applied, and a retry could
+// land after another client's newer write to the same record, so such a
+// write returns its error (outcome unknown) instead; writes refused by
+// the server are retried as above.
 //
 // # Errors
 //

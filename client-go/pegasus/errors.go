@@ -160,9 +160,11 @@ func classify(err error) retryClass {
 	switch protocol.CodeOf(err) {
 	case protocol.CodeInvalidState, protocol.CodeObjectNotFound, protocol.CodeWrongPartition,
 		protocol.CodeStaleBallot, protocol.CodeLeaseExpired, protocol.CodeNetworkFailure,
-		protocol.CodeTimeout:
+		protocol.CodeTimeout, protocol.CodeIOError:
 		// A timeout may mean the primary stopped answering and was
-		// replaced: look the partition up again (rate limited).
+		// replaced, and a replica whose disk failed serves nothing until
+		// the meta moves its partition: look the partition up again (rate
+		// limited).
 		if errors.Is(err, rpc.ErrClientClosed) {
 			return classFinal
 		}

@@ -64,4 +64,26 @@ func TestHungPrimaryIsRoutedAround(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("incr after the refresh = %d, %v", n, err)
 	}
+
+	// A set whose attempt timed out at a hung primary is not retried
+	// either (its first attempt may still be applied, after newer writes).
+	c3, err := pegasus.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	t3, err := c3.OpenTable(ctx, tableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fc.MovePrimary(tableName, 0, e.nodeIndex(t, old))
+	before := e.fc.NodeCalls(old, "Set")
+	sctx, scancel := context.WithTimeout(ctx, time.Second)
+	defer scancel()
+	if err := t3.Set(sctx, b("h"), b("s"), b("w"), nil); !errors.Is(err, pegasus.ErrTimeout) {
+		t.Fatalf("set at the hung primary = %v, want ErrTimeout", err)
+	}
+	if n := e.fc.NodeCalls(old, "Set") - before; n != 1 {
+		t.Fatalf("the hung primary got %d set requests, want 1 (no retry)", n)
+	}
 }

@@ -115,6 +115,9 @@ func TestClassify(t *testing.T) {
 		{protocol.Errorf(protocol.CodeInvalidState, ""), classRefresh},
 		{protocol.Errorf(protocol.CodeStaleBallot, ""), classRefresh},
 		{protocol.Errorf(protocol.CodeNetworkFailure, ""), classRefresh},
+		// A primary whose plog failed answers with its IO error forever;
+		// the client must look for the new primary.
+		{protocol.Errorf(protocol.CodeIOError, ""), classRefresh},
 		{errNoPrimary(protocol.Gpid{}), classRefresh},
 		{protocol.Errorf(protocol.CodeBusy, ""), classTransient},
 		{protocol.Errorf(protocol.CodeNotFound, ""), classFinal},

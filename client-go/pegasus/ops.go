@@ -64,7 +64,7 @@ func (t *Table) Set(ctx context.Context, hashKey, sortKey, value []byte, opts *S
 		if err != nil {
 			return t.argError(opSet, err)
 		}
-		_, _, err = t.do(ctx, call{op: opSet, method: protocol.MethodSet, idempotent: true,
+		_, _, err = t.do(ctx, call{op: opSet, method: protocol.MethodSet, idempotent: true, write: true,
 			hash: keyschema.Hash(hashKey, sortKey),
 			req:  &protocol.SetRequest{HashKey: hashKey, SortKey: sortKey, Value: value, TTLSeconds: secs},
 			resp: &protocol.SetResponse{}})
@@ -78,7 +78,7 @@ func (t *Table) Del(ctx context.Context, hashKey, sortKey []byte) error {
 		if err := checkHashKey(hashKey); err != nil {
 			return t.argError(opDel, err)
 		}
-		_, _, err := t.do(ctx, call{op: opDel, method: protocol.MethodDel, idempotent: true,
+		_, _, err := t.do(ctx, call{op: opDel, method: protocol.MethodDel, idempotent: true, write: true,
 			hash: keyschema.Hash(hashKey, sortKey),
 			req:  &protocol.DelRequest{HashKey: hashKey, SortKey: sortKey}, resp: &protocol.DelResponse{}})
 		return err
@@ -173,7 +173,7 @@ func (t *Table) MultiSet(ctx context.Context, hashKey []byte, sortKeys, values [
 		for i := range sortKeys {
 			kvs[i] = protocol.KeyValue{SortKey: sortKeys[i], Value: values[i]}
 		}
-		_, _, err = t.do(ctx, call{op: opMultiSet, method: protocol.MethodMultiSet, idempotent: true,
+		_, _, err = t.do(ctx, call{op: opMultiSet, method: protocol.MethodMultiSet, idempotent: true, write: true,
 			hash: keyschema.Hash(hashKey, nil),
 			req:  &protocol.MultiSetRequest{HashKey: hashKey, KVs: kvs, TTLSeconds: secs},
 			resp: &protocol.MultiSetResponse{}})
@@ -192,7 +192,7 @@ func (t *Table) MultiDel(ctx context.Context, hashKey []byte, sortKeys [][]byte)
 		if len(sortKeys) == 0 {
 			return t.argError(opMultiDel, invalidArgf("no sortkeys"))
 		}
-		_, _, err := t.do(ctx, call{op: opMultiDel, method: protocol.MethodMultiDel, idempotent: true,
+		_, _, err := t.do(ctx, call{op: opMultiDel, method: protocol.MethodMultiDel, idempotent: true, write: true,
 			hash: keyschema.Hash(hashKey, nil),
 			req:  &protocol.MultiDelRequest{HashKey: hashKey, SortKeys: sortKeys}, resp: &resp})
 		return err
@@ -217,7 +217,7 @@ func (t *Table) DelRange(ctx context.Context, hashKey, startSortKey, stopSortKey
 		if err := checkFilter("sortkey", o.Filter); err != nil {
 			return t.argError(opDelRange, err)
 		}
-		_, _, err := t.do(ctx, call{op: opDelRange, method: protocol.MethodDelRange, idempotent: true,
+		_, _, err := t.do(ctx, call{op: opDelRange, method: protocol.MethodDelRange, idempotent: true, write: true,
 			hash: keyschema.Hash(hashKey, nil),
 			req: &protocol.DelRangeRequest{HashKey: hashKey, StartSortKey: startSortKey, StopSortKey: stopSortKey,
 				StartInclusive: !o.StartExclusive, StopInclusive: o.StopInclusive, SortKeyFilter: o.Filter},

@@ -248,12 +248,34 @@ func wasNotSent(err error) bool {
 	return errors.Is(err, ErrUnavailable) || isDialError(err)
 }
 
+// mayHaveApplied reports whether a failed attempt may have been applied by
+// the server: it was sent and ended without an answer (a timeout or a
+// broken connection). Retrying such a write is not safe even though the
+// write is idempotent on its own: the first attempt may still be applied
+// after the retry's answer, or the retry after another client's newer
+// write to the same record, which reorders the writes (the robustness
+// harness caught a retried Set re-applying a value after a later,
+// acknowledged Del).
+func mayHaveApplied(err error) bool {
+	if wasNotSent(err) {
+		return false
+	}
+	switch protocol.CodeOf(err) {
+	case protocol.CodeTimeout, protocol.CodeNetworkFailure:
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
 // call is one routed request.
 type call struct {
 	op         string
 	method     string
 	idempotent bool
-	hash       uint64 // partition hash of the key
+	// write marks an idempotent write (Set, Del, ...): it is not retried
+	// once an attempt may have applied it (see mayHaveApplied).
+	write bool
+	hash  uint64 // partition hash of the key
 	// fixed routes to partition instead of the hash's partition (full
 	// partition scans); hash is then set to the partition index.
 	fixed     bool
@@ -311,7 +333,7 @@ func (t *Table) do(ctx context.Context, cl call) (int32, string, error) {
 		if pc.Primary == "" {
 			opErr.Addr = ""
 		}
-		retry, rerr := t.afterFailure(ctx, r, err, cl.idempotent, &bo)
+		retry, rerr := t.afterFailure(ctx, r, err, cl.idempotent && !(cl.write && mayHaveApplied(err)), &bo)
 		if rerr != nil {
 			opErr.Err = rerr
 			return pidx, opErr.Addr, opErr

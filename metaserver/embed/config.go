@@ -13,6 +13,7 @@ import (
 	"github.com/pegasus-go/pegasus/metaserver/internal/placement"
 	"github.com/pegasus-go/pegasus/shared/config"
 	"github.com/pegasus-go/pegasus/shared/coord"
+	"github.com/pegasus-go/pegasus/shared/failpoint"
 	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/metrics"
 )
@@ -51,6 +52,11 @@ type Config struct {
 	// Metrics, if set, is the registry the server records into and serves
 	// at /metrics; otherwise the server makes its own.
 	Metrics *metrics.Registry `toml:"-"`
+	// Failpoints, if set, enables fault injection (package
+	// shared/failpoint): Clock is wrapped by it (clock-offset) and the
+	// HTTP server serves it at /debug/failpoints. The command sets it when
+	// PEGASUS_FAILPOINTS is in its environment.
+	Failpoints *failpoint.Registry `toml:"-"`
 }
 
 // MetaServerConfig is the [meta_server] section.
@@ -74,6 +80,9 @@ type MetaServerConfig struct {
 	// Duplication.
 	DuplicationEnabled         bool            `toml:"duplication_enabled" comment:"Accept new duplications (dup add). When false, dup add is refused; existing duplications keep running and can be paused, started or removed."`
 	DupProgressPersistInterval config.Duration `toml:"dup_progress_persist_interval" comment:"Longest time a confirmed decree reported by a primary stays only in the leader's memory before it is stored (a new leader resumes from the stored one)."`
+	// DialAddresses maps an address this server knows a replica server or
+	// meta server by to the address it dials instead.
+	DialAddresses map[string]string `toml:"dial_addresses" comment:"Dial through another address: \"host:port it is known by\" = \"host:port to dial\" (a proxy in front of a replica or meta server, e.g. in robustness tests). Empty: dial every address as known."`
 }
 
 // ReplicationConfig is the [replication] section as the meta server reads
@@ -123,6 +132,7 @@ func DefaultConfig() Config {
 
 			DuplicationEnabled:         true,
 			DupProgressPersistInterval: config.Duration(meta.DefaultDupPersistInterval),
+			DialAddresses:              map[string]string{},
 		},
 		Replication: ReplicationConfig{DuplicationEnabled: true},
 		Zookeeper: ZookeeperConfig{
@@ -204,6 +214,14 @@ func (c *Config) Validate() error {
 	}
 	if m.DupProgressPersistInterval <= 0 {
 		return fmt.Errorf("meta_server.dup_progress_persist_interval %v must be positive", m.DupProgressPersistInterval)
+	}
+	for from, to := range m.DialAddresses {
+		if _, _, err := net.SplitHostPort(from); err != nil {
+			return fmt.Errorf("meta_server.dial_addresses key %q: %v", from, err)
+		}
+		if _, _, err := net.SplitHostPort(to); err != nil {
+			return fmt.Errorf("meta_server.dial_addresses[%s] %q: %v", from, to, err)
+		}
 	}
 	switch m.Store {
 	case StoreZooKeeper:

@@ -42,6 +42,9 @@ func Start(cfg Config) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("metaserver: %w", err)
 	}
+	if cfg.Failpoints != nil {
+		cfg.Clock = cfg.Failpoints.Clock(cfg.Clock)
+	}
 	s := &Server{}
 	defer func() {
 		if err != nil {
@@ -83,7 +86,7 @@ func Start(cfg Config) (_ *Server, err error) {
 	log = logging.WithNode(log, s.rpcAddr)
 
 	open, hosts, root := storeOpener(cfg, log)
-	client, err := rpc.NewClient(rpc.ClientConfig{}, log)
+	client, err := rpc.NewClient(rpc.ClientConfig{DialAddresses: m.DialAddresses}, log)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -157,6 +160,12 @@ func Start(cfg Config) (_ *Server, err error) {
 	}
 	if err := s.meta.RegisterPages(s.http); err != nil {
 		return nil, err
+	}
+	if cfg.Failpoints != nil {
+		if err := s.http.Handle("/debug/failpoints", cfg.Failpoints.Handler()); err != nil {
+			return nil, err
+		}
+		log.Warn("failpoints enabled", "failpoints", cfg.Failpoints.States())
 	}
 	if err := s.http.Start(); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/pegasus-go/pegasus/replicaserver/internal/plog"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/storage"
 	"github.com/pegasus-go/pegasus/shared/config"
+	"github.com/pegasus-go/pegasus/shared/failpoint"
 	"github.com/pegasus-go/pegasus/shared/logging"
 	"github.com/pegasus-go/pegasus/shared/rpc"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	// Clock, if set, replaces time.Now for leases, TTLs and write
 	// timestamps.
 	Clock func() time.Time `toml:"-"`
+	// Failpoints, if set, enables fault injection (package
+	// shared/failpoint): FS and Clock are wrapped by it and the HTTP server
+	// serves it at /debug/failpoints. The command sets it when
+	// PEGASUS_FAILPOINTS is in its environment.
+	Failpoints *failpoint.Registry `toml:"-"`
 }
 
 // ReplicationConfig is the [replication] section.
@@ -81,6 +87,9 @@ type RPCConfig struct {
 	ShutdownTimeout config.Duration `toml:"shutdown_timeout" comment:"How long shutdown waits for requests in flight."`
 	DialTimeout     config.Duration `toml:"dial_timeout" comment:"Time to connect to a meta server."`
 	MetaCallTimeout config.Duration `toml:"meta_call_timeout" comment:"Time allowed for one call to a meta server (beacon, config sync)."`
+	// DialAddresses maps an address this server knows a peer by to the
+	// address it dials instead.
+	DialAddresses map[string]string `toml:"dial_addresses" comment:"Dial through another address: \"host:port it is known by\" = \"host:port to dial\" (a proxy in front of a meta or replica server, e.g. in robustness tests). Empty: dial every address as known."`
 }
 
 // PegasusConfig is the [pegasus] table; its [pegasus.server] section holds
@@ -152,6 +161,7 @@ func DefaultConfig() Config {
 			ShutdownTimeout: config.Duration(rpc.DefaultShutdownTimeout),
 			DialTimeout:     config.Duration(rpc.DefaultDialTimeout),
 			MetaCallTimeout: config.Duration(3 * time.Second),
+			DialAddresses:   map[string]string{},
 		},
 		Pegasus: PegasusConfig{Server: StorageConfig{
 			BlockCacheSize:     config.ByteSize(storage.DefaultBlockCacheSizeBytes),
@@ -276,6 +286,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	positive("rpc.dial_timeout", rc.DialTimeout)
+	for from, to := range rc.DialAddresses {
+		if err := checkAddr("rpc.dial_addresses key", from); err != nil {
+			errs = append(errs, err)
+		}
+		if err := checkAddr("rpc.dial_addresses["+from+"]", to); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	positive("rpc.meta_call_timeout", rc.MetaCallTimeout)
 
 	st := &c.Pegasus.Server

@@ -105,6 +105,7 @@ func TestValidateRejects(t *testing.T) {
 		{"wildcard without advertise", func(c *Config) { c.ReplicaServer.RPCAddress = "0.0.0.0:34801" }, "advertise_address is required"},
 		{"advertise wildcard", func(c *Config) { c.ReplicaServer.AdvertiseAddress = "0.0.0.0:34801" }, "must name a specific host"},
 		{"bad meta", func(c *Config) { c.ReplicaServer.MetaServers = []string{"meta"} }, "replica_server.meta_servers"},
+		{"dial address", func(c *Config) { c.RPC.DialAddresses = map[string]string{"127.0.0.1:1": "proxy"} }, "rpc.dial_addresses[127.0.0.1:1]"},
 		{"huge frame", func(c *Config) { c.RPC.MaxMessageBytes = config.GiB }, "rpc.max_message_bytes"},
 		{"scan batch", func(c *Config) { c.Pegasus.Server.ScanBatchSize = c.Pegasus.Server.MaxScanBatchSize + 1 }, "exceeds max_scan_batch_size"},
 		{"logging", func(c *Config) { c.Logging.Output = "" }, "log.output"},

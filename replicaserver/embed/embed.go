@@ -48,6 +48,9 @@ func Start(cfg Config) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("replicaserver: invalid configuration: %w", err)
 	}
+	if cfg.Failpoints != nil {
+		cfg.FS, cfg.Clock = withFailpoints(cfg.Failpoints, cfg.FS, cfg.Clock)
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	defer func() {
 		if err != nil {
@@ -92,6 +95,7 @@ func Start(cfg Config) (_ *Server, err error) {
 	s.client, err = rpc.NewClient(rpc.ClientConfig{
 		MaxMessageBytes: int(rc.MaxMessageBytes), DialTimeout: rc.DialTimeout.Std(),
 		ReadTimeout: noLimit(rc.ReadTimeout.Std()), WriteTimeout: noLimit(rc.WriteTimeout.Std()),
+		DialAddresses: rc.DialAddresses,
 	}, logging.WithComponent(s.log, "rpc_client"))
 	if err != nil {
 		_ = ln.Close()
@@ -170,6 +174,12 @@ func Start(cfg Config) (_ *Server, err error) {
 		}
 		if err := s.http.HandleJSON("/replica/duplication", s.srv.DuplicationJSON); err != nil {
 			return nil, fmt.Errorf("replicaserver: %w", err)
+		}
+		if cfg.Failpoints != nil {
+			if err := s.http.Handle("/debug/failpoints", cfg.Failpoints.Handler()); err != nil {
+				return nil, fmt.Errorf("replicaserver: %w", err)
+			}
+			s.log.Warn("failpoints enabled", "failpoints", cfg.Failpoints.States())
 		}
 		if err := s.http.Start(); err != nil {
 			return nil, fmt.Errorf("replicaserver: %w", err)

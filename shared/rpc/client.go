@@ -37,6 +37,11 @@ type ClientConfig struct {
 	// KeepAlivePeriod is the TCP keep-alive period. Default 1m; negative
 	// disables keep-alive.
 	KeepAlivePeriod time.Duration
+	// DialAddresses maps an address callers name to the address actually
+	// dialled (a proxy in front of it, e.g. in robustness tests). Calls,
+	// pooling and errors keep the named address. Nil dials every address
+	// as named. The map must not change after NewClient.
+	DialAddresses map[string]string
 }
 
 // Client defaults.
@@ -71,6 +76,11 @@ func (c *ClientConfig) Validate() error {
 	}
 	if c.DialTimeout < 0 {
 		return fmt.Errorf("rpc client: dial_timeout %v is negative", c.DialTimeout)
+	}
+	for from, to := range c.DialAddresses {
+		if _, _, err := net.SplitHostPort(to); err != nil {
+			return fmt.Errorf("rpc client: dial address for %q: %q is not host:port: %v", from, to, err)
+		}
 	}
 	return nil
 }
@@ -266,7 +276,11 @@ func (c *Client) dial(pc *poolConn) {
 	plugin := &connPlugin{cfg: &c.cfg, logger: c.logger.With("remote", pc.addr)}
 	rc.Plugins = client.NewPluginContainer()
 	rc.Plugins.Add(plugin)
-	if err := rc.Connect("tcp", pc.addr); err != nil {
+	target := pc.addr
+	if via, ok := c.cfg.DialAddresses[pc.addr]; ok {
+		target = via
+	}
+	if err := rc.Connect("tcp", target); err != nil {
 		pc.err = err
 		return
 	}

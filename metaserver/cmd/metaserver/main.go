@@ -4,6 +4,9 @@
 //
 //	metaserver -c meta.toml [--meta_server.rpc_address=127.0.0.1:34601 ...]
 //	metaserver --print-default-config
+//
+// With PEGASUS_FAILPOINTS in the environment, fault injection is enabled
+// (docs/robustness.md).
 package main
 
 import (
@@ -16,6 +19,7 @@ import (
 
 	"github.com/pegasus-go/pegasus/metaserver/embed"
 	"github.com/pegasus-go/pegasus/shared/config"
+	"github.com/pegasus-go/pegasus/shared/failpoint"
 )
 
 func main() {
@@ -25,6 +29,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 		}
 		os.Exit(config.ExitCode(err))
+	}
+	if spec, ok := os.LookupEnv(failpoint.EnvVar); ok {
+		reg, err := failpoint.Parse(spec)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", failpoint.EnvVar, err)
+			os.Exit(2)
+		}
+		cfg.Failpoints = reg
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -274,7 +274,9 @@ type round struct {
 // per partition, in gpid order. For each partition the first rule that
 // applies wins:
 //
-//  1. Dead primary: promote the alive secondary with the highest reported
+//  1. Dead primary (or one reporting its replica failed, PS_ERROR; a
+//     failed replica counts as dead in rules 1 and 2): promote the alive
+//     secondary with the highest reported
 //     (LastCommitted, LastPrepared) (ties: smallest address), dropping the
 //     old primary and every dead secondary; with no alive secondary but a
 //     pending one, wait; with every member dead, drop them all (the
@@ -333,6 +335,18 @@ func (r *round) report(g protocol.Gpid, node string) (protocol.ReplicaInfo, bool
 	return ri, ok
 }
 
+// gone reports whether node's replica of g is lost to the partition: the
+// node is dead, or it reports the replica failed (PS_ERROR: an IO error
+// stopped it, and it serves nothing until reopened). Rules 1 and 2 treat
+// both alike.
+func (r *round) gone(g protocol.Gpid, node string) bool {
+	if r.state(node) == membership.StateDead {
+		return true
+	}
+	ri, ok := r.report(g, node)
+	return ok && ri.Status == protocol.PartitionError
+}
+
 func (r *round) cure(p protocol.PartitionConfiguration) (Proposal, bool) {
 	if p.Primary == "" {
 		if len(p.Secondaries) > 0 {
@@ -343,12 +357,12 @@ func (r *round) cure(p protocol.PartitionConfiguration) (Proposal, bool) {
 		}
 		return r.recover(p)
 	}
-	if r.state(p.Primary) == membership.StateDead {
+	if r.gone(p.Gpid, p.Primary) {
 		return r.replacePrimary(p)
 	}
 	var dead []string
 	for _, s := range p.Secondaries {
-		if r.state(s) == membership.StateDead {
+		if r.gone(p.Gpid, s) {
 			dead = append(dead, s)
 		}
 	}
@@ -439,6 +453,9 @@ func (r *round) replacePrimary(p protocol.PartitionConfiguration) (Proposal, boo
 	best, pending := "", false
 	var bestInfo protocol.ReplicaInfo
 	for _, s := range p.Secondaries {
+		if r.gone(p.Gpid, s) {
+			continue
+		}
 		switch r.state(s) {
 		case membership.StateAlive:
 			ri, _ := r.report(p.Gpid, s)
@@ -455,7 +472,7 @@ func (r *round) replacePrimary(p protocol.PartitionConfiguration) (Proposal, boo
 	}
 	var dead []string
 	for _, s := range p.Secondaries {
-		if r.state(s) == membership.StateDead {
+		if r.gone(p.Gpid, s) {
 			dead = append(dead, s)
 		}
 	}

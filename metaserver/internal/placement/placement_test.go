@@ -75,6 +75,18 @@ func rep(ballot protocol.Ballot, committed, prepared protocol.Decree) protocol.R
 	return protocol.ReplicaInfo{Ballot: ballot, Status: protocol.PartitionSecondary, LastCommitted: committed, LastPrepared: prepared}
 }
 
+func failedRep(ballot protocol.Ballot, committed, prepared protocol.Decree) protocol.ReplicaInfo {
+	r := rep(ballot, committed, prepared)
+	r.Status = protocol.PartitionError
+	return r
+}
+
+func primRep(ballot protocol.Ballot, committed, prepared protocol.Decree) protocol.ReplicaInfo {
+	r := rep(ballot, committed, prepared)
+	r.Status = protocol.PartitionPrimary
+	return r
+}
+
 func checkSpread(t *testing.T, n int, cfgs []protocol.PartitionConfiguration) {
 	t.Helper()
 	prim, total := map[string]int{}, map[string]int{}
@@ -217,6 +229,30 @@ func TestCure(t *testing.T) {
 			parts:   []protocol.PartitionConfiguration{cfg(0, "a|b,c|x@4")},
 			reports: reports{gp(0): {"c": rep(4, 99, 99)}},
 			want:    []string{"0 CT_UPGRADE_TO_PRIMARY b b||x,c,a@5 removed=c,a"},
+		},
+		{
+			// Regression: a primary whose plog write failed stays alive
+			// (its node beacons) but serves nothing; the partition was
+			// stuck with it forever.
+			name:    "failed primary (PS_ERROR) on a live node: replaced like a dead one",
+			nodes:   "a b c d",
+			parts:   []protocol.PartitionConfiguration{cfg(0, "a|b,c|@4")},
+			reports: reports{gp(0): {"a": failedRep(3, 10, 12), "b": rep(4, 10, 12), "c": rep(4, 11, 11)}},
+			want:    []string{"0 CT_UPGRADE_TO_PRIMARY c c|b|a@5 removed=a"},
+		},
+		{
+			name:    "failed secondary (PS_ERROR): removed, never promoted",
+			nodes:   "a=dead b c d",
+			parts:   []protocol.PartitionConfiguration{cfg(0, "a|b,c|@4")},
+			reports: reports{gp(0): {"b": rep(4, 10, 12), "c": failedRep(4, 11, 11)}},
+			want:    []string{"0 CT_UPGRADE_TO_PRIMARY b b||c,a@5 removed=c,a"},
+		},
+		{
+			name:    "failed secondary (PS_ERROR) under a live primary: removed",
+			nodes:   "a b c d",
+			parts:   []protocol.PartitionConfiguration{cfg(0, "a|b,c|@4")},
+			reports: reports{gp(0): {"a": primRep(4, 10, 12), "c": failedRep(4, 11, 11)}},
+			want:    []string{"0 CT_DOWNGRADE_TO_INACTIVE c a|b|c@5 removed=c"},
 		},
 		{
 			name:  "dead primary, only a pending secondary: wait",

@@ -1,6 +1,8 @@
 // Command replicaserver runs a Pegasus-Go replica server. Configuration
 // comes from the compiled defaults, the TOML file given with -c, and
-// --<section>.<key> flags (see --help and --print-default-config).
+// --<section>.<key> flags (see --help and --print-default-config). With
+// PEGASUS_FAILPOINTS in the environment, fault injection is enabled
+// (docs/robustness.md).
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 
 	"github.com/pegasus-go/pegasus/replicaserver/embed"
 	"github.com/pegasus-go/pegasus/shared/config"
+	"github.com/pegasus-go/pegasus/shared/failpoint"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -23,6 +26,14 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 		}
 		return config.ExitCode(err)
+	}
+	if spec, ok := os.LookupEnv(failpoint.EnvVar); ok {
+		reg, err := failpoint.Parse(spec)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", failpoint.EnvVar, err)
+			return 2
+		}
+		cfg.Failpoints = reg
 	}
 	srv, err := embed.Start(cfg)
 	if err != nil {

@@ -228,7 +228,10 @@ func (ls *learnSource) learn(ctx context.Context, req *protocol.LearnRequest, re
 	// Keep the plog from the learner's next decree on before looking.
 	ls.setFloor(ss, x+1)
 	ps := r.PlogStats()
-	needCheckpoint := x == 0 || int64(st.LastCommitted-x) > s.opts.LearnLogMaxDecrees ||
+	// A learner holding nothing copies a checkpoint, unless there is
+	// nothing committed to copy: installing an empty one leaves it at
+	// decree 0, and it would ask again forever.
+	needCheckpoint := (x == 0 && st.LastCommitted > 0) || int64(st.LastCommitted-x) > s.opts.LearnLogMaxDecrees ||
 		(x < st.LastCommitted && ps.Segments > 0 && ps.MinDecree > x+1)
 	if needCheckpoint {
 		return ls.checkpointRound(e, r, ss, resp)

@@ -123,7 +123,11 @@ func (lt *learnTarget) maybeStart(g protocol.Gpid, primary string, sig uint64) {
 		t = &learnTask{gpid: g}
 		lt.tasks[g] = t
 	}
-	if t.view.Phase == "done" && t.view.Signature == sig {
+	// A task that finished the primary's current session (its signature)
+	// is not restarted. Signature 0 means the primary has no session for
+	// this node: whatever finished before belongs to an earlier learning,
+	// and the node learns again.
+	if t.view.Phase == "done" && sig != 0 && t.view.Signature == sig {
 		return
 	}
 	t.view = LearnerView{Gpid: g.String(), Primary: primary, Signature: sig, Phase: "starting"}
