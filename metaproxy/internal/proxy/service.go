@@ -138,3 +138,18 @@ func (m *MetaService) DelAppEnvs(context.Context, *protocol.DelAppEnvsRequest, *
 func (m *MetaService) ClusterInfo(context.Context, *protocol.ClusterInfoRequest, *protocol.ClusterInfoResponse) error {
 	return m.onlyRoutes(protocol.MethodClusterInfo)
 }
+
+// AddDuplication is refused with ErrOnlyRoutes.
+func (m *MetaService) AddDuplication(context.Context, *protocol.AddDuplicationRequest, *protocol.AddDuplicationResponse) error {
+	return m.onlyRoutes(protocol.MethodAddDuplication)
+}
+
+// QueryDuplication is refused with ErrOnlyRoutes.
+func (m *MetaService) QueryDuplication(context.Context, *protocol.QueryDuplicationRequest, *protocol.QueryDuplicationResponse) error {
+	return m.onlyRoutes(protocol.MethodQueryDuplication)
+}
+
+// ModifyDuplication is refused with ErrOnlyRoutes.
+func (m *MetaService) ModifyDuplication(context.Context, *protocol.ModifyDuplicationRequest, *protocol.ModifyDuplicationResponse) error {
+	return m.onlyRoutes(protocol.MethodModifyDuplication)
+}
