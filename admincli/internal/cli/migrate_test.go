@@ -835,7 +835,7 @@ func TestMigrateResumeAfterDrainFailure(t *testing.T) {
 // restored) leaves timeout*write; the rerun notices and finishes.
 func TestMigrateResumeAfterKill(t *testing.T) {
 	w := newWorld()
-	m, out := newTestMigration(w, testOptions())
+	m, _ := newTestMigration(w, testOptions())
 	ctx, cancel := context.WithCancel(context.Background())
 	w.onSleep = func(w *fakeWorld) {
 		if len(w.denyHistory) > 0 {
@@ -850,7 +850,7 @@ func TestMigrateResumeAfterKill(t *testing.T) {
 		t.Fatalf("env %v", w.envs)
 	}
 	w.onSleep = nil
-	m, out = newTestMigration(w, testOptions())
+	m, out := newTestMigration(w, testOptions())
 	if _, err := m.run(context.Background()); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -240,9 +240,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 type dupSource struct {
-	srv  *Server
-	addr string
-	rpc  *rpc.Client
+	srv *Server
+	rpc *rpc.Client
 }
 
 func startDupSource(t *testing.T, fs vfs.FS, node string, meta *dupMeta, remotes RemoteFactory) *dupSource {

@@ -331,7 +331,6 @@ type dupCluster struct {
 	e      *Engine
 	skewUs int64 // the cluster's clock offset
 	lastTs int64 // last local mutation timestamp (kept strictly increasing, as the core does)
-	outbox [][]shippedEntry
 }
 
 type shippedEntry struct {
