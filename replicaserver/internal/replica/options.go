@@ -122,6 +122,10 @@ type Options struct {
 
 	// Scope receives the replica's metrics. Default tally.NoopScope.
 	Scope tally.Scope
+	// DupScope receives the duplication metrics (MetricDupConvertedWrites,
+	// MetricDupTimeLag), which keep their Pegasus names: give it the tags
+	// of Scope without Scope's name prefix. Default Scope.
+	DupScope tally.Scope
 	// Logger receives the replica's log lines. Default: discard.
 	Logger *slog.Logger
 	// Clock is the wall clock: write timestamps and lease expiry. Default
@@ -148,6 +152,9 @@ func (o *Options) ensureDefaults() error {
 	o.Logger = logging.OrDiscard(o.Logger)
 	if o.Scope == nil {
 		o.Scope = tally.NoopScope
+	}
+	if o.DupScope == nil {
+		o.DupScope = o.Scope
 	}
 	if o.TickInterval < 0 {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "replica: negative TickInterval %v", o.TickInterval)

@@ -159,7 +159,7 @@ func Open(opts Options) (*Replica, error) {
 	}
 	r := &Replica{
 		opts: opts, gpid: opts.Gpid, fs: fs, logger: logger, engine: eng, plog: pl,
-		metrics: newMetrics(opts.Scope), transport: opts.Transport, hooks: opts.hooks,
+		metrics: newMetrics(opts.Scope, opts.DupScope), transport: opts.Transport, hooks: opts.hooks,
 		app: app, cfg: meta.Config,
 		propc:     make(chan core.Proposal, 1024),
 		stepc:     make(chan core.Message, 1024),

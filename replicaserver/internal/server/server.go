@@ -432,6 +432,7 @@ func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protoc
 	if err := o.FS.RemoveAll(o.FS.PathJoin(dir, learnDirName)); err != nil {
 		s.log.Warn("cannot remove old learn dirs", logging.Gpid(g), logging.Err(err))
 	}
+	tags := map[string]string{"app_id": strconv.Itoa(int(g.AppID)), "partition": strconv.Itoa(int(g.PartitionIndex))}
 	r, err := o.OpenReplica(ReplicaOptions{
 		Gpid: g, Dir: dir, FS: o.FS, Node: o.Node, App: app, Config: cfg,
 		PlogSync: o.PlogSync, PlogSegmentSizeBytes: o.PlogSegmentSizeBytes, PlogFlushInterval: o.PlogFlushInterval,
@@ -441,10 +442,9 @@ func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protoc
 		ClusterID:        o.DuplicationGroup[o.ClusterName],
 		Transport:        &replicaTransport{s: s, gpid: g},
 		OnConfigProposal: func(cp core.ConfigProposal) { s.proposer.fromCore(g, cp) },
-		Scope: o.Scope.SubScope("replica").Tagged(map[string]string{
-			"app_id": strconv.Itoa(int(g.AppID)), "partition": strconv.Itoa(int(g.PartitionIndex)),
-		}),
-		Logger: o.Logger, Clock: o.Clock,
+		Scope:            o.Scope.SubScope("replica").Tagged(tags),
+		DupScope:         o.Scope.Tagged(tags),
+		Logger:           o.Logger, Clock: o.Clock,
 	})
 	if err != nil {
 		return nil, err
