@@ -501,7 +501,9 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 			}
 		}
 	}
-	hist := func(f *scrape.Family, k kind, op string) {
+	// hist reads histogram f; its bounds are multiplied by scale (to
+	// seconds).
+	hist := func(f *scrape.Family, k kind, op string, scale float64) {
 		if f == nil || f.Kind != scrape.Histogram {
 			return
 		}
@@ -511,7 +513,14 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 				continue
 			}
 			kk := key{kind: k, table: t, op: op}
-			hists[kk] = addBuckets(hists[kk], s.Buckets)
+			b := s.Buckets
+			if scale != 1 {
+				b = slices.Clone(b)
+				for i := range b {
+					b[i].UpperBound *= scale
+				}
+			}
+			hists[kk] = addBuckets(hists[kk], b)
 		}
 	}
 	for _, op := range Ops {
@@ -520,14 +529,17 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 		if !op.Write {
 			scalar(f, kPartReads, "", true, false)
 		}
-		hist(family(p, op.Name+"_latency"), kOpLatency, op.Name)
+		hist(family(p, op.Name+"_latency"), kOpLatency, op.Name, 1)
 	}
 	scalar(family(p, metricUpdatesApplied), kPartWrites, "", true, false)
 	scalar(counterFamily(p, metricDupShipped), kDupShipped, "", false, false)
 	scalar(counterFamily(p, metricDupFailed), kDupFailed, "", false, false)
 	scalar(counterFamily(p, metricDuplicateQPS), kDupRecv, "", false, false)
-	hist(family(p, metricDupLag), kDupLag, "")
-	hist(family(p, metricDupLag+"_seconds"), kDupLag, "")
+	hist(family(p, metricDupLag), kDupLag, "", 1)
+	hist(family(p, metricDupLag+"_seconds"), kDupLag, "", 1)
+	// dup_time_lag_ms: the replica server's histogram in milliseconds, or
+	// a gauge.
+	hist(family(p, metricDupLagMs), kDupLag, "", 1e-3)
 	scalar(family(p, metricDupLagMs), kDupLagMs, "", false, true)
 	scalar(family(p, metricDupPending), kDupPending, "", false, false)
 	scalar(family(p, metricSSTSizeMB), kSSTMB, "", true, false)
