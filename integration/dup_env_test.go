@@ -99,6 +99,15 @@ func startDupClusters(t *testing.T) *dupEnv {
 			"replication.plog_segment_size=256KiB", "pegasus.server.engine_sync_interval=1s",
 		},
 	})
+	if keep := os.Getenv("PEGASUS_DUP_KEEP_LOGS"); keep != "" {
+		// Runs before the harness stops the clusters and removes them.
+		t.Cleanup(func() {
+			if t.Failed() {
+				out, err := exec.Command("cp", "-r", c.Dir(), keep).CombinedOutput()
+				t.Logf("onebox directory copied to %s: %v %s", keep, err, out)
+			}
+		})
+	}
 	e := &dupEnv{c: c, bin: harness.Binaries(t)}
 	for i, name := range []string{"onebox", "onebox2"} {
 		s := &dupSide{name: name, metas: c.MetaServers(name), replicas: c.State.Cluster(name).Replicas}
@@ -472,34 +481,60 @@ func getJSONPage(ctx context.Context, addr, path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
+// getText GETs http://addr+path into *body (200 answers only).
+func getText(ctx context.Context, addr, path string, body *string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s%s: %s", addr, path, resp.Status)
+	}
+	*body = string(b)
+	return nil
+}
+
 // replicaDupPage is the part of /replica/duplication?appid= the tests
 // read.
 type replicaDupPage struct {
-	Node       string `json:"node"`
-	AppID      int32  `json:"app_id"`
-	Enabled    bool   `json:"enabled"`
-	ClusterID  uint8  `json:"cluster_id"`
+	Node       string    `json:"node"`
+	AppID      int32     `json:"app_id"`
+	Enabled    bool      `json:"enabled"`
+	ClusterID  uint8     `json:"cluster_id"`
+	LastSync   time.Time `json:"last_sync"`
 	Partitions []struct {
-		Gpid          string `json:"gpid"`
-		Role          string `json:"role"`
-		LastCommitted int64  `json:"last_committed"`
-		GCFloor       int64  `json:"gc_floor"`
-		PlogMinDecree int64  `json:"plog_min_decree"`
-		Dups          []struct {
-			DupID            int32  `json:"dupid"`
-			Remote           string `json:"remote"`
-			Status           string `json:"status"`
-			FailMode         string `json:"fail_mode"`
-			MetaConfirmed    int64  `json:"meta_confirmed_decree"`
-			Running          bool   `json:"running"`
-			Confirmed        int64  `json:"confirmed_decree"`
-			PendingMutations int64  `json:"pending_mutations"`
-			ShippedOps       int64  `json:"shipped_ops"`
-			FailedOps        int64  `json:"failed_shipping_ops"`
-			SkippedMutations int64  `json:"skipped_mutations"`
-			LastError        string `json:"last_error"`
-		} `json:"dups"`
+		Gpid          string           `json:"gpid"`
+		Role          string           `json:"role"`
+		LastCommitted int64            `json:"last_committed"`
+		GCFloor       int64            `json:"gc_floor"`
+		PlogMinDecree int64            `json:"plog_min_decree"`
+		Dups          []replicaDupView `json:"dups"`
 	} `json:"partitions"`
+}
+
+// replicaDupView is one duplication of one partition on a replica page.
+type replicaDupView struct {
+	DupID            int32  `json:"dupid"`
+	Remote           string `json:"remote"`
+	Status           string `json:"status"`
+	FailMode         string `json:"fail_mode"`
+	MetaConfirmed    int64  `json:"meta_confirmed_decree"`
+	Running          bool   `json:"running"`
+	Confirmed        int64  `json:"confirmed_decree"`
+	PendingMutations int64  `json:"pending_mutations"`
+	ShippedOps       int64  `json:"shipped_ops"`
+	FailedOps        int64  `json:"failed_shipping_ops"`
+	SkippedMutations int64  `json:"skipped_mutations"`
+	LastError        string `json:"last_error"`
 }
 
 // replicaDupPages fetches /replica/duplication?appid= from every replica
