@@ -120,6 +120,12 @@ type Options struct {
 	// timetags.
 	ClusterID uint8
 
+	// GCFloors are named plog GC floors (see SetGCFloor) the replica holds
+	// from the start, before its loop can collect anything: a caller that
+	// learns a floor only later (duplication, from the meta server) sets
+	// its floor to 0 here and lowers its hold with SetGCFloor then.
+	GCFloors map[string]protocol.Decree
+
 	// Scope receives the replica's metrics. Default tally.NoopScope.
 	Scope tally.Scope
 	// DupScope receives the duplication metrics (MetricDupConvertedWrites,

@@ -173,6 +173,9 @@ func Open(opts Options) (*Replica, error) {
 		r.transport = dropTransport{logger}
 	}
 	r.gcFloor.Store(noLimit)
+	for owner, floor := range opts.GCFloors {
+		r.gcFloor.Store(int64(r.floors.set(owner, floor)))
+	}
 	if err := r.restore(meta, found); err != nil {
 		_ = pl.Close()
 		_ = eng.Close()

@@ -91,6 +91,10 @@ type ReplicaOptions struct {
 	// written into the timetags of duplicated tables.
 	ClusterID uint8
 
+	// GCFloors are plog GC floors the replica holds from the start (see
+	// replica.Options).
+	GCFloors map[string]protocol.Decree
+
 	// Scope receives the replica's metrics; DupScope its duplication
 	// metrics, which keep their Pegasus names (see replica.Options).
 	Scope    tally.Scope
