@@ -727,6 +727,13 @@ func (e *dupEnv) testRemoteDown(t *testing.T, table string, outage time.Duration
 		t.Errorf("no mutation pending during the outage")
 	}
 	phase("backlog kept, control table collected")
+	// Source failovers while the backlog waits: SIGKILL the server holding
+	// the primary of partition 0, restart it once another took over, twice
+	// (the second time the restarted one may be promoted).
+	for range 2 {
+		e.killPrimary(t, src, table, 0)
+	}
+	phase("two source primaries of partition 0 killed and restarted")
 	e.startReplicas(t, dst, down, table)
 	back := time.Now()
 	waited := e.waitDrained(t, src, table, id, back, 5*time.Minute)
@@ -787,6 +794,35 @@ func (e *dupEnv) testRemoteDown(t *testing.T, table string, outage time.Duration
 	})
 	e.admincli(t, src, "set_dup_fail_mode", table, idArg, "slow")
 	phase("remote back: rows written since arrived")
+}
+
+// killPrimary SIGKILLs the server holding the primary of partition pidx of
+// table on side, waits for another primary, restarts the server and waits
+// until the table is fully replicated again.
+func (e *dupEnv) killPrimary(t *testing.T, side *dupSide, table string, pidx int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg, err := side.ac.QueryConfig(ctx, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := cfg.Partitions[pidx].Primary
+	name := e.c.InstanceByRPC(victim)
+	e.c.Kill(name)
+	waitFor(t, fmt.Sprintf("a new primary of partition %d", pidx), time.Minute, func() string {
+		cfg, err := side.ac.QueryConfig(ctx, table)
+		if err != nil {
+			return err.Error()
+		}
+		if p := cfg.Partitions[pidx].Primary; p == "" || p == victim {
+			return "primary " + p
+		}
+		return ""
+	})
+	e.c.Restart(name)
+	e.waitHealthy(t, side, table, 2*time.Minute)
+	t.Logf("%s (%s), primary of partition %d, killed and back", name, victim, pidx)
 }
 
 // stopReplicas SIGKILLs every replica server of side and returns their
