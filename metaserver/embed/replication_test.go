@@ -204,6 +204,19 @@ func TestFailureAndCure(t *testing.T) {
 		}
 		return true
 	})
+	// A primary that dropped its learner (a failed prepare) does not tell
+	// the meta: the meta asks the primaries again while the learners are
+	// in progress.
+	advanceLive(t, clk, 10*time.Second+time.Millisecond, append(slices.Clone(live), d)...)
+	waitFor(t, "learners asked for again", func() bool {
+		for _, p := range after {
+			got := all[p.Primary].receivedOf(protocol.ConfigAddSecondary, p.Gpid)
+			if len(got) < 2 || got[1].Node != d.addr || !reflect.DeepEqual(got[1].Config, p) {
+				return false
+			}
+		}
+		return true
+	})
 	page := getJSON[map[string]any](t, "http://"+srv.HTTPAddr()+"/meta/app?name=cure", http.StatusOK)
 	for _, raw := range page["partitions"].([]any) {
 		if pp := raw.(map[string]any); pp["learner"] != d.addr {

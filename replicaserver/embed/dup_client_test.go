@@ -3,7 +3,11 @@ package embed
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,5 +160,31 @@ func TestTableDuplicate(t *testing.T) {
 	defer cancel()
 	if _, err := table.Duplicate(sctx, wrong, []protocol.DuplicateEntry{entry(base, 1, protocol.OpPut, set("x", "elsewhere"))}); !errors.Is(err, protocol.CodeWrongPartition) {
 		t.Fatalf("entry of another partition: %v", err)
+	}
+
+	// The receiver's metrics keep their Pegasus names (no "replica_"
+	// prefix): dup_time_lag_ms of the partition that applied entries.
+	want := fmt.Sprintf("\ndup_time_lag_ms_count{app_id=\"%d\",partition=\"%d\"} ", tb.app.AppID, pidx)
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(body, want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q:\n%s", strings.TrimSpace(want), body)
+		}
+		time.Sleep(50 * time.Millisecond) // metrics are published periodically
+		resp, err := http.Get("http://" + s.HTTPAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+	}
+	for _, name := range []string{replica.MetricDupTimeLag, replica.MetricDupConvertedWrites} {
+		if strings.Contains(body, "replica_"+name) {
+			t.Errorf("/metrics names %s with the replica_ prefix", name)
+		}
+	}
+	if !strings.Contains(body, "\n"+replica.MetricDupConvertedWrites+"_total{") {
+		t.Errorf("/metrics lacks %s_total", replica.MetricDupConvertedWrites)
 	}
 }

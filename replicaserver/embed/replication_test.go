@@ -306,3 +306,36 @@ func TestReplicationFailover(t *testing.T) {
 		t.Fatalf("replicas hold %d records, %d writes were acknowledged", d.Records, len(acked)+len(acked2))
 	}
 }
+
+// TestLearnerOfEmptyPartition: a node added to a partition that holds no
+// write yet (decree 0) learns the primary's checkpoint (it carries the
+// table info) and is upgraded to secondary. The checkpoint of an empty
+// partition has base decree 0, so the learner's decree stays 0 after
+// installing it: the primary must not answer that learner with the same
+// checkpoint again and again.
+func TestLearnerOfEmptyPartition(t *testing.T) {
+	cl := newCluster(t, 3)
+	cl.create(0, 1)
+	primary, learner := cl.node(0), cl.node(2)
+	cl.meta.propose(primary, &protocol.ConfigProposalRequest{Type: protocol.ConfigAddSecondary, Node: learner, App: cl.tb.app,
+		Config: cl.meta.config(cl.gpid())})
+	waitFor(t, 30*time.Second, "the learner upgraded to secondary", func() (bool, string) {
+		pc := cl.meta.config(cl.gpid())
+		return pc.Ballot == 2 && slices.Equal(pc.Secondaries, []string{cl.node(1), learner}),
+			fmt.Sprintf("%+v; learner tasks %+v", pc, cl.servers[2].srv.Learning().Learners)
+	})
+	views := cl.servers[2].srv.Learning().Learners
+	if len(views) != 1 || views[0].Phase != "done" || views[0].Installs != 1 {
+		t.Fatalf("learner tasks %+v, want one done after one install", views)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 20 {
+		if err := cl.set(ctx, primary, i, 64); err != nil {
+			t.Fatalf("set %d: %v", i, err)
+		}
+	}
+	if d := cl.waitSameData(0, 1, 2); d.Records != 20 {
+		t.Fatalf("digest %+v, want 20 records", d)
+	}
+}

@@ -18,7 +18,7 @@
 //     acknowledgement to the end of the first successful read, so it
 //     overstates the true lag by at most one poll interval plus one read.
 //   - The receiver's own histogram: the increase over the phase of the
-//     target replica servers' replica_dup_time_lag_ms histogram (apply time
+//     target replica servers' dup_time_lag_ms histogram (apply time
 //     on the target primary minus the source mutation's timestamp, every
 //     duplicated entry), whose percentiles are interpolated within its
 //     power-of-two millisecond buckets.

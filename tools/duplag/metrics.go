@@ -15,10 +15,9 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// LagMetrics are the names, in order of preference, under which a replica
-// server may export the receiver's lag histogram (milliseconds). The
-// replica package registers dup_time_lag_ms on its "replica" scope.
-var LagMetrics = []string{"replica_dup_time_lag_ms", "dup_time_lag_ms"}
+// LagMetrics are the names under which a replica server exports the
+// receiver's lag histogram (milliseconds): dup_time_lag_ms, Pegasus's name.
+var LagMetrics = []string{"dup_time_lag_ms"}
 
 // maxMetricsPage bounds a /metrics page read.
 const maxMetricsPage = 64 << 20

@@ -12,22 +12,22 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-const page = `# TYPE replica_dup_time_lag_ms histogram
-replica_dup_time_lag_ms_bucket{app_id="2",partition="0",le="1"} 1
-replica_dup_time_lag_ms_bucket{app_id="2",partition="0",le="2"} 3
-replica_dup_time_lag_ms_bucket{app_id="2",partition="0",le="+Inf"} 4
-replica_dup_time_lag_ms_sum{app_id="2",partition="0"} 9
-replica_dup_time_lag_ms_count{app_id="2",partition="0"} 4
-replica_dup_time_lag_ms_bucket{app_id="2",partition="1",le="1"} 0
-replica_dup_time_lag_ms_bucket{app_id="2",partition="1",le="2"} 2
-replica_dup_time_lag_ms_bucket{app_id="2",partition="1",le="+Inf"} 2
-replica_dup_time_lag_ms_sum{app_id="2",partition="1"} 3
-replica_dup_time_lag_ms_count{app_id="2",partition="1"} 2
-replica_dup_time_lag_ms_bucket{app_id="3",partition="0",le="1"} 100
-replica_dup_time_lag_ms_bucket{app_id="3",partition="0",le="2"} 100
-replica_dup_time_lag_ms_bucket{app_id="3",partition="0",le="+Inf"} 100
-replica_dup_time_lag_ms_sum{app_id="3",partition="0"} 9
-replica_dup_time_lag_ms_count{app_id="3",partition="0"} 100
+const page = `# TYPE dup_time_lag_ms histogram
+dup_time_lag_ms_bucket{app_id="2",partition="0",le="1"} 1
+dup_time_lag_ms_bucket{app_id="2",partition="0",le="2"} 3
+dup_time_lag_ms_bucket{app_id="2",partition="0",le="+Inf"} 4
+dup_time_lag_ms_sum{app_id="2",partition="0"} 9
+dup_time_lag_ms_count{app_id="2",partition="0"} 4
+dup_time_lag_ms_bucket{app_id="2",partition="1",le="1"} 0
+dup_time_lag_ms_bucket{app_id="2",partition="1",le="2"} 2
+dup_time_lag_ms_bucket{app_id="2",partition="1",le="+Inf"} 2
+dup_time_lag_ms_sum{app_id="2",partition="1"} 3
+dup_time_lag_ms_count{app_id="2",partition="1"} 2
+dup_time_lag_ms_bucket{app_id="3",partition="0",le="1"} 100
+dup_time_lag_ms_bucket{app_id="3",partition="0",le="2"} 100
+dup_time_lag_ms_bucket{app_id="3",partition="0",le="+Inf"} 100
+dup_time_lag_ms_sum{app_id="3",partition="0"} 9
+dup_time_lag_ms_count{app_id="3",partition="0"} 100
 `
 
 func TestLagHistogram(t *testing.T) {

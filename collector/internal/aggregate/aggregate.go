@@ -501,7 +501,8 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 			}
 		}
 	}
-	// hist reads a histogram; scale converts its bounds to seconds.
+	// hist reads histogram f; its bounds are multiplied by scale (to
+	// seconds).
 	hist := func(f *scrape.Family, k kind, op string, scale float64) {
 		if f == nil || f.Kind != scrape.Histogram {
 			return
@@ -529,9 +530,8 @@ func extract(p scrape.Page, names map[int32]string) (map[key]float64, map[key][]
 	scalar(counterFamily(p, metricDuplicateQPS), kDupRecv, "", false, false)
 	hist(family(p, metricDupLag), kDupLag, "", 1)
 	hist(family(p, metricDupLag+"_seconds"), kDupLag, "", 1)
-	// In milliseconds: the replica server's histogram, or a plain
-	// dup_time_lag_ms histogram; a dup_time_lag_ms gauge is read below.
-	hist(family(p, metricReplicaDupLagMs), kDupLag, "", 1e-3)
+	// dup_time_lag_ms: the replica server's histogram in milliseconds, or
+	// a gauge.
 	hist(family(p, metricDupLagMs), kDupLag, "", 1e-3)
 	scalar(family(p, metricDupLagMs), kDupLagMs, "", false, true)
 	scalar(family(p, metricDupPending), kDupPending, "", false, false)

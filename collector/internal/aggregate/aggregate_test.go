@@ -216,12 +216,12 @@ func TestDupLagSources(t *testing.T) {
 	// and partition: bounds are converted to seconds, partitions and
 	// nodes merged.
 	msHist := func(part string, c1, c2, c3 float64) []string {
-		return []string{"# TYPE replica_dup_time_lag_ms histogram",
-			fmt.Sprintf(`replica_dup_time_lag_ms_bucket{app_id="1",partition=%q,le="256"} %v`, part, c1),
-			fmt.Sprintf(`replica_dup_time_lag_ms_bucket{app_id="1",partition=%q,le="512"} %v`, part, c2),
-			fmt.Sprintf(`replica_dup_time_lag_ms_bucket{app_id="1",partition=%q,le="+Inf"} %v`, part, c3),
-			fmt.Sprintf(`replica_dup_time_lag_ms_sum{app_id="1",partition=%q} 1`, part),
-			fmt.Sprintf(`replica_dup_time_lag_ms_count{app_id="1",partition=%q} %v`, part, c3)}
+		return []string{"# TYPE dup_time_lag_ms histogram",
+			fmt.Sprintf(`dup_time_lag_ms_bucket{app_id="1",partition=%q,le="256"} %v`, part, c1),
+			fmt.Sprintf(`dup_time_lag_ms_bucket{app_id="1",partition=%q,le="512"} %v`, part, c2),
+			fmt.Sprintf(`dup_time_lag_ms_bucket{app_id="1",partition=%q,le="+Inf"} %v`, part, c3),
+			fmt.Sprintf(`dup_time_lag_ms_sum{app_id="1",partition=%q} 1`, part),
+			fmt.Sprintf(`dup_time_lag_ms_count{app_id="1",partition=%q} %v`, part, c3)}
 	}
 	m := New(Options{})
 	m.Add(t0, v, []Scrape{
@@ -248,6 +248,22 @@ func TestDupLagSources(t *testing.T) {
 	t1, _ = s.Table("t1")
 	if !t1.Dup.HasLag || !near(t1.Dup.LagP99, 0.25) {
 		t.Errorf("gauge lag = %+v", t1.Dup)
+	}
+	// So does the replica server's dup_time_lag_ms histogram (bounds in
+	// milliseconds, tagged app_id and partition).
+	msHist1 := func(c1, c2 float64) []string {
+		return []string{"# TYPE dup_time_lag_ms histogram",
+			fmt.Sprintf(`dup_time_lag_ms_bucket{app_id="1",partition="0",le="1000"} %v`, c1),
+			fmt.Sprintf(`dup_time_lag_ms_bucket{app_id="1",partition="0",le="+Inf"} %v`, c2),
+			`dup_time_lag_ms_sum{app_id="1",partition="0"} 1`,
+			fmt.Sprintf(`dup_time_lag_ms_count{app_id="1",partition="0"} %v`, c2)}
+	}
+	c := New(Options{})
+	c.Add(t0, v, []Scrape{ok("n1:1", t0, replicaPage{extra: msHist1(0, 0)}.page(t))})
+	s = c.Add(t0.Add(time.Second), v, []Scrape{ok("n1:1", t0.Add(time.Second), replicaPage{extra: msHist1(100, 100)}.page(t))})
+	t1, _ = s.Table("t1")
+	if !t1.Dup.HasLag || !near(t1.Dup.LagP99, 0.99) {
+		t.Errorf("millisecond histogram lag = %+v", t1.Dup)
 	}
 }
 

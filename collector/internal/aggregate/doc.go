@@ -17,8 +17,8 @@
 //	                                     writes applied by one replica (per-partition write QPS)
 //	replica_count                        replicas the node serves
 //	dup_shipped_ops_total, dup_failed_shipping_ops_total, duplicate_qps_total,
-//	dup_time_lag (histogram, seconds), replica_dup_time_lag_ms or
-//	dup_time_lag_ms (histogram, milliseconds), or dup_time_lag_ms (gauge),
+//	dup_time_lag (histogram, seconds) or dup_time_lag_ms (histogram or
+//	gauge, milliseconds),
 //	dup_pending_mutations_count (gauge), rdb_total_sst_size_mb (gauge)
 //	                                     read by name when present, labelled
 //	                                     by table (or app_id) and partition

@@ -38,12 +38,8 @@ const (
 	metricDuplicateQPS   = "duplicate_qps"
 	metricDupLag         = "dup_time_lag"
 	metricDupLagMs       = "dup_time_lag_ms"
-	// metricReplicaDupLagMs is the receiver's lag histogram in
-	// milliseconds as the replica server exports it (dup_time_lag_ms on
-	// its replica scope).
-	metricReplicaDupLagMs = "replica_dup_time_lag_ms"
-	metricDupPending      = "dup_pending_mutations_count"
-	metricSSTSizeMB       = "rdb_total_sst_size_mb"
+	metricDupPending     = "dup_pending_mutations_count"
+	metricSSTSizeMB      = "rdb_total_sst_size_mb"
 )
 
 // SourceMetrics lists the replica-server metric names the aggregation
@@ -57,5 +53,5 @@ func SourceMetrics() []string {
 	}
 	return append(out,
 		metricDupShipped+"_total", metricDupFailed+"_total", metricDuplicateQPS+"_total",
-		metricDupLag, metricDupLagMs, metricReplicaDupLagMs, metricDupPending, metricSSTSizeMB)
+		metricDupLag, metricDupLagMs, metricDupPending, metricSSTSizeMB)
 }

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -43,6 +44,7 @@ func (t *term) round() {
 	t.mu.Lock()
 	sends, err := t.cureLocked(ctx)
 	if err == nil {
+		sends = append(sends, t.repushLearnersLocked()...)
 		err = t.purgeLocked(ctx)
 	}
 	t.updateGaugesLocked()
@@ -197,7 +199,7 @@ func (t *term) appliedLocked(app protocol.AppInfo, p placement.Proposal, now tim
 		if old, ok := t.mu.learners[g]; ok && old.node != p.Node && !slices.Contains(t.mu.tried[g], old.node) {
 			t.mu.tried[g] = append(t.mu.tried[g], old.node)
 		}
-		t.mu.learners[g] = learner{node: p.Node, deadline: now.Add(t.s.opts.LearnTimeout)}
+		t.mu.learners[g] = learner{node: p.Node, deadline: now.Add(t.s.opts.LearnTimeout), pushedAt: now}
 		t.log.Info("guardian: asking the primary to add a learner", logging.Gpid(g), logging.Node(p.Node),
 			"primary", p.New.Primary, logging.Ballot(p.New.Ballot))
 		return t.pushes(app, p.Type, p.Node, p.New, p.New.Primary)
@@ -209,6 +211,41 @@ func (t *term) appliedLocked(app protocol.AppInfo, p placement.Proposal, now tim
 			logging.Gpid(g), "last_members", p.LastMembers)
 	}
 	return t.pushes(app, p.Type, p.Node, p.New, append(placement.Members(p.New), p.Removed...)...)
+}
+
+// learnerRepushInterval is how often the primary of a partition with a
+// learner in progress is asked again to add it. A primary drops a learner
+// that fails a prepare without telling the meta server (learners are its
+// own business), so without asking again the partition would stay a
+// member short until the learner's deadline (LearnTimeout). Asking a
+// primary that still has the learner only makes it send a group check.
+const learnerRepushInterval = 10 * time.Second
+
+// repushLearnersLocked asks again, every learnerRepushInterval, the
+// primaries of the partitions whose learner is still in progress.
+func (t *term) repushLearnersLocked() []proposal {
+	now := t.s.opts.Clock()
+	var sends []proposal
+	for _, g := range slices.SortedFunc(maps.Keys(t.mu.learners), func(a, b protocol.Gpid) int {
+		return cmp.Or(cmp.Compare(a.AppID, b.AppID), cmp.Compare(a.PartitionIndex, b.PartitionIndex))
+	}) {
+		l := t.mu.learners[g]
+		if now.Sub(l.pushedAt) < learnerRepushInterval || now.After(l.deadline) {
+			continue
+		}
+		app := t.mu.view.Apps[g.AppID]
+		if app == nil || app.Info.Status != protocol.AppAvailable || int(g.PartitionIndex) >= len(app.Partitions) {
+			continue
+		}
+		cfg := app.Partitions[g.PartitionIndex].Config
+		if cfg.Primary == "" || slices.Contains(placement.Members(cfg), l.node) {
+			continue
+		}
+		l.pushedAt = now
+		t.mu.learners[g] = l
+		sends = append(sends, t.pushes(app.Info, protocol.ConfigAddSecondary, l.node, cfg, cfg.Primary)...)
+	}
+	return sends
 }
 
 // purgeLocked removes dropped tables whose hold period is over.

@@ -69,6 +69,7 @@ type term struct {
 type learner struct {
 	node     string
 	deadline time.Time // meta clock
+	pushedAt time.Time // when the primary was last asked (meta clock)
 }
 
 func newTerm(s *Server, st coord.Store, lead coord.Leadership, view *state.View) (*term, error) {

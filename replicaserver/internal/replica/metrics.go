@@ -11,7 +11,8 @@ import (
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
 
-// Metric names, registered on Options.Scope.
+// Metric names, registered on Options.Scope (the duplication ones on
+// Options.DupScope).
 const (
 	MetricPlogAppendedBytes  = "plog_appended_bytes"      // counter: bytes added to the plog
 	MetricPlogAppendLatency  = "plog_append_latency"      // timer: one plog.Append (incl. its sync)
@@ -55,7 +56,7 @@ type metrics struct {
 	rejectedTotal   atomic.Uint64
 }
 
-func newMetrics(scope tally.Scope) *metrics {
+func newMetrics(scope, dupScope tally.Scope) *metrics {
 	return &metrics{
 		scope:           scope,
 		plogBytes:       scope.Counter(MetricPlogAppendedBytes),
@@ -69,8 +70,8 @@ func newMetrics(scope tally.Scope) *metrics {
 		reaperScanned:   scope.Counter(MetricReaperScanned),
 		reaperReclaimed: scope.Counter(MetricReaperReclaimed),
 		engineSyncs:     scope.Counter(MetricEngineSyncs),
-		dupConverted:    scope.Counter(MetricDupConvertedWrites),
-		dupTimeLag:      scope.Histogram(MetricDupTimeLag, tally.MustMakeExponentialValueBuckets(1, 2, 20)),
+		dupConverted:    dupScope.Counter(MetricDupConvertedWrites),
+		dupTimeLag:      dupScope.Histogram(MetricDupTimeLag, tally.MustMakeExponentialValueBuckets(1, 2, 20)),
 		rejected:        map[protocol.ErrorCode]tally.Counter{},
 	}
 }

@@ -129,8 +129,18 @@ type Options struct {
 	// timetags.
 	ClusterID uint8
 
+	// GCFloors are named plog GC floors (see SetGCFloor) the replica holds
+	// from the start, before its loop can collect anything: a caller that
+	// learns a floor only later (duplication, from the meta server) sets
+	// its floor to 0 here and lowers its hold with SetGCFloor then.
+	GCFloors map[string]protocol.Decree
+
 	// Scope receives the replica's metrics. Default tally.NoopScope.
 	Scope tally.Scope
+	// DupScope receives the duplication metrics (MetricDupConvertedWrites,
+	// MetricDupTimeLag), which keep their Pegasus names: give it the tags
+	// of Scope without Scope's name prefix. Default Scope.
+	DupScope tally.Scope
 	// Logger receives the replica's log lines. Default: discard.
 	Logger *slog.Logger
 	// Clock is the wall clock: write timestamps and lease expiry. Default
@@ -157,6 +167,9 @@ func (o *Options) ensureDefaults() error {
 	o.Logger = logging.OrDiscard(o.Logger)
 	if o.Scope == nil {
 		o.Scope = tally.NoopScope
+	}
+	if o.DupScope == nil {
+		o.DupScope = o.Scope
 	}
 	if o.TickInterval < 0 {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "replica: negative TickInterval %v", o.TickInterval)

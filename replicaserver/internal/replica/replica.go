@@ -159,7 +159,7 @@ func Open(opts Options) (*Replica, error) {
 	}
 	r := &Replica{
 		opts: opts, gpid: opts.Gpid, fs: fs, logger: logger, engine: eng, plog: pl,
-		metrics: newMetrics(opts.Scope), transport: opts.Transport, hooks: opts.hooks,
+		metrics: newMetrics(opts.Scope, opts.DupScope), transport: opts.Transport, hooks: opts.hooks,
 		app: app, cfg: meta.Config,
 		propc:     make(chan core.Proposal, 1024),
 		stepc:     make(chan core.Message, 1024),
@@ -173,6 +173,9 @@ func Open(opts Options) (*Replica, error) {
 		r.transport = dropTransport{logger}
 	}
 	r.gcFloor.Store(noLimit)
+	for owner, floor := range opts.GCFloors {
+		r.gcFloor.Store(int64(r.floors.set(owner, floor)))
+	}
 	if err := r.restore(meta, found); err != nil {
 		_ = pl.Close()
 		_ = eng.Close()

@@ -34,6 +34,8 @@ type dupMeta struct {
 	ckpt      map[protocol.Gpid]protocol.Decree
 	syncs     int
 	synced    chan struct{} // receives (non-blocking) after every DuplicationSync
+	refuse    bool          // answer DuplicationSync with an error (counted in refused)
+	refused   int
 }
 
 func (m *dupMeta) Beacon(_ context.Context, req *protocol.BeaconRequest, resp *protocol.BeaconResponse) error {
@@ -53,6 +55,10 @@ func (m *dupMeta) ConfigSync(_ context.Context, req *protocol.ConfigSyncRequest,
 func (m *dupMeta) DuplicationSync(_ context.Context, req *protocol.DuplicationSyncRequest, resp *protocol.DuplicationSyncResponse) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.refuse {
+		m.refused++
+		return protocol.Errorf(protocol.CodeBusy, "test meta refuses duplication syncs")
+	}
 	for _, p := range req.Progress {
 		if c, ok := m.confirmed[p.Gpid]; !ok || p.ConfirmedDecree > c {
 			m.confirmed[p.Gpid] = p.ConfirmedDecree
@@ -542,6 +548,103 @@ func TestFullDuplicationShipsAboveTheCheckpoint(t *testing.T) {
 	for _, fm := range failModes() {
 		if fm != protocol.DupFailSlow {
 			t.Fatalf("fail mode %v after the switch", fm)
+		}
+	}
+}
+
+// TestRestartKeepsBacklogUntilSync: a restarted source server holds every
+// replica's plog until a duplication sync tells it the floors. The meta
+// leader refuses the syncs after the restart and the engine is durable,
+// and writes go on, yet nothing of the paused backlog is collected; once
+// the syncs succeed the backlog ships.
+func TestRestartKeepsBacklogUntilSync(t *testing.T) {
+	srcApp := protocol.AppInfo{AppID: 2, Name: "t", Status: protocol.AppAvailable, PartitionCount: 4, ReplicaCount: 1}
+	dstApp := protocol.AppInfo{AppID: 9, Name: "t", Status: protocol.AppAvailable, PartitionCount: 4, ReplicaCount: 1}
+	target, err := New(Options{Node: "target:1", DataDirs: []string{"d0"}, FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	target.Start()
+	if err := target.OpenTestReplica(dstApp, 0, 1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	remote := &serverRemote{t: t, srv: target, app: dstApp, seen: make(chan struct{}, 1)}
+	fs := vfs.NewMem()
+	const node = "source:1"
+	meta := startDupMeta(t, srcApp, node)
+	src := startDupSource(t, fs, node, meta, remote)
+	defer func() { src.close(t) }()
+
+	dupEntry := protocol.DuplicationEntry{DupID: 5, AppID: srcApp.AppID, Status: protocol.DupStatusLog,
+		RemoteCluster: "target", RemoteAppName: "t", RemoteMetas: []string{"target-meta:1"}}
+	meta.setDups(dupEntry)
+	src.write(t, srcApp, 0, 50)
+	waitFor(t, "the first writes to reach the target", func() bool { return src.caughtUp(meta, srcApp) })
+	paused := dupEntry
+	paused.Status = protocol.DupStatusPause
+	meta.setDups(paused)
+	meta.waitSyncs(t, 2)
+	src.write(t, srcApp, 50, 400) // the backlog: many plog segments
+	src.close(t)
+
+	meta.mu.Lock()
+	meta.refuse = true
+	meta.mu.Unlock()
+	src = startDupSource(t, fs, node, meta, remote)
+	refused := func() int {
+		meta.mu.Lock()
+		defer meta.mu.Unlock()
+		return meta.refused
+	}
+	waitFor(t, "a lease after the restart", func() bool {
+		e, err := src.srv.lookup(protocol.Gpid{AppID: srcApp.AppID})
+		if err != nil {
+			return false
+		}
+		_, err = e.r.Write(context.Background(), protocol.OpPut, &protocol.SetRequest{HashKey: []byte("lease"), SortKey: []byte("s")})
+		return err == nil
+	})
+	src.write(t, srcApp, 400, 600) // writes go on: the engines sync and the plog would be collected
+	waitFor(t, "the engines durable at their commit points", func() bool {
+		for i := range srcApp.PartitionCount {
+			e, err := src.srv.lookup(protocol.Gpid{AppID: srcApp.AppID, PartitionIndex: i})
+			if err != nil {
+				return false
+			}
+			if info := e.r.Info(); info.LastDurable < info.LastCommitted {
+				return false
+			}
+		}
+		return true
+	})
+	// Syncs are tried every 10ms and the replicas tick more often: many
+	// chances to collect the plog.
+	base := refused()
+	waitFor(t, "20 refused syncs", func() bool { return refused() >= base+20 })
+	for i := range srcApp.PartitionCount {
+		g := protocol.Gpid{AppID: srcApp.AppID, PartitionIndex: i}
+		e, err := src.srv.lookup(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.r.(underlying).Underlying()
+		if min := r.PlogStats().MinDecree; min > meta.confirmedOf(g)+1 {
+			t.Fatalf("%s: before any sync the plog starts at %d, the meta confirmed only %d", g, min, meta.confirmedOf(g))
+		}
+		if f := r.GCFloors()[replica.GCFloorDup]; f != 0 {
+			t.Fatalf("%s: duplication floor %d before any sync, want 0", g, f)
+		}
+	}
+
+	meta.mu.Lock()
+	meta.refuse = false
+	meta.mu.Unlock()
+	meta.setDups(dupEntry)
+	waitFor(t, "the backlog to reach the target", func() bool { return src.caughtUp(meta, srcApp) })
+	for i := 50; i < 600; i++ {
+		if !remote.has(t, fmt.Sprintf("k%05d", i)) {
+			t.Fatalf("k%05d of the backlog did not reach the target", i)
 		}
 	}
 }

@@ -78,6 +78,7 @@ type learnSession struct {
 	lastActive time.Time
 	floor      protocol.Decree
 	files      map[string]bool
+	fetched    map[string]bool // files of the checkpoint served up to their end
 	served     int64
 	start      protocol.Decree
 	completed  bool
@@ -228,10 +229,14 @@ func (ls *learnSource) learn(ctx context.Context, req *protocol.LearnRequest, re
 	// Keep the plog from the learner's next decree on before looking.
 	ls.setFloor(ss, x+1)
 	ps := r.PlogStats()
-	// A learner holding nothing copies a checkpoint, unless there is
-	// nothing committed to copy: installing an empty one leaves it at
-	// decree 0, and it would ask again forever.
-	needCheckpoint := (x == 0 && st.LastCommitted > 0) || int64(st.LastCommitted-x) > s.opts.LearnLogMaxDecrees ||
+	// A learner at decree 0 holds nothing, not even the table info, so it
+	// gets a checkpoint; but an empty partition's checkpoint has base
+	// decree 0, and a learner that fetched all of it is still at 0: it
+	// learns the rest from the log. A partition with nothing committed
+	// has nothing to copy at all: installing an empty checkpoint would
+	// leave the learner at decree 0 asking again forever.
+	fresh := x == 0 && st.LastCommitted > 0 && !ls.fetchedEmptyCheckpoint(ss)
+	needCheckpoint := fresh || int64(st.LastCommitted-x) > s.opts.LearnLogMaxDecrees ||
 		(x < st.LastCommitted && ps.Segments > 0 && ps.MinDecree > x+1)
 	if needCheckpoint {
 		return ls.checkpointRound(e, r, ss, resp)
@@ -263,6 +268,22 @@ func (ls *learnSource) learn(ctx context.Context, req *protocol.LearnRequest, re
 		}
 	}
 	return nil
+}
+
+// fetchedEmptyCheckpoint reports whether the session's learner fetched
+// every file of a checkpoint at decree 0 (ss.mu held).
+func (ls *learnSource) fetchedEmptyCheckpoint(ss *learnSession) bool {
+	if ss.list == nil || ss.base != 0 {
+		return false
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for _, f := range ss.list {
+		if !ss.fetched[f.Name] {
+			return false
+		}
+	}
+	return true
 }
 
 // switched fills resp with the switch to prepares at start.
@@ -314,6 +335,7 @@ func (ls *learnSource) checkpointRound(e *entry, r *replica.Replica, ss *learnSe
 		ls.mu.Lock()
 		ss.dir = dir
 		ss.files = make(map[string]bool, len(list))
+		ss.fetched = make(map[string]bool, len(list))
 		for _, f := range list {
 			ss.files[f.Name] = true
 		}
@@ -414,6 +436,9 @@ func (ls *learnSource) copyFile(req *protocol.CopyFileRequest, resp *protocol.Co
 	ls.mu.Lock()
 	ss.served += int64(len(out.Data))
 	ls.served += int64(len(out.Data))
+	if out.EOF && ss.fetched != nil {
+		ss.fetched[req.Path] = true
+	}
 	ls.mu.Unlock()
 	ls.s.metrics.learnServedBytes.Inc(int64(len(out.Data)))
 	*resp = out
@@ -530,7 +555,7 @@ func (ls *learnSource) cleanup(ss *learnSession) {
 	}
 	ls.mu.Lock()
 	dir := ss.dir
-	ss.dir, ss.files = "", nil
+	ss.dir, ss.files, ss.fetched = "", nil, nil
 	ls.mu.Unlock()
 	if dir != "" {
 		if err := ls.s.opts.FS.RemoveAll(dir); err != nil {

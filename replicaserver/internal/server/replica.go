@@ -91,9 +91,16 @@ type ReplicaOptions struct {
 	// written into the timetags of duplicated tables.
 	ClusterID uint8
 
-	Scope  tally.Scope
-	Logger *slog.Logger
-	Clock  func() time.Time
+	// GCFloors are plog GC floors the replica holds from the start (see
+	// replica.Options).
+	GCFloors map[string]protocol.Decree
+
+	// Scope receives the replica's metrics; DupScope its duplication
+	// metrics, which keep their Pegasus names (see replica.Options).
+	Scope    tally.Scope
+	DupScope tally.Scope
+	Logger   *slog.Logger
+	Clock    func() time.Time
 }
 
 // OpenReplicaFunc opens (creating if needed) the replica described by opts.

@@ -37,7 +37,7 @@ func openReplica(o ReplicaOptions) (Replica, error) {
 		Core:          coreTimeouts(o),
 		ExternalLease: o.ExternalLease, ReapInterval: o.ReapInterval, EngineSyncInterval: o.EngineSyncInterval,
 		Transport: o.Transport, OnConfigProposal: o.OnConfigProposal, ClusterID: o.ClusterID,
-		Scope: o.Scope, Logger: o.Logger, Clock: o.Clock,
+		GCFloors: o.GCFloors, Scope: o.Scope, DupScope: o.DupScope, Logger: o.Logger, Clock: o.Clock,
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pegasus-go/pegasus/replicaserver/internal/replica"
 	"github.com/pegasus-go/pegasus/replicaserver/internal/replica/core"
 	"github.com/pegasus-go/pegasus/shared/keyschema"
 	"github.com/pegasus-go/pegasus/shared/logging"
@@ -432,6 +433,14 @@ func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protoc
 	if err := o.FS.RemoveAll(o.FS.PathJoin(dir, learnDirName)); err != nil {
 		s.log.Warn("cannot remove old learn dirs", logging.Gpid(g), logging.Err(err))
 	}
+	tags := map[string]string{"app_id": strconv.Itoa(int(g.AppID)), "partition": strconv.Itoa(int(g.PartitionIndex))}
+	var floors map[string]protocol.Decree
+	if s.dups != nil {
+		// Until the next duplication sync tells which duplications the
+		// table has and how far they got, nothing of the plog may go: a
+		// reopened replica may hold the only copy of an unshipped backlog.
+		floors = map[string]protocol.Decree{replica.GCFloorDup: 0}
+	}
 	r, err := o.OpenReplica(ReplicaOptions{
 		Gpid: g, Dir: dir, FS: o.FS, Node: o.Node, App: app, Config: cfg,
 		PlogSync: o.PlogSync, PlogSegmentSizeBytes: o.PlogSegmentSizeBytes, PlogFlushInterval: o.PlogFlushInterval,
@@ -441,10 +450,10 @@ func (s *Server) openLocked(g protocol.Gpid, dir string, dataDir int, app protoc
 		ClusterID:        o.DuplicationGroup[o.ClusterName],
 		Transport:        &replicaTransport{s: s, gpid: g},
 		OnConfigProposal: func(cp core.ConfigProposal) { s.proposer.fromCore(g, cp) },
-		Scope: o.Scope.SubScope("replica").Tagged(map[string]string{
-			"app_id": strconv.Itoa(int(g.AppID)), "partition": strconv.Itoa(int(g.PartitionIndex)),
-		}),
-		Logger: o.Logger, Clock: o.Clock,
+		GCFloors:         floors,
+		Scope:            o.Scope.SubScope("replica").Tagged(tags),
+		DupScope:         o.Scope.Tagged(tags),
+		Logger:           o.Logger, Clock: o.Clock,
 	})
 	if err != nil {
 		return nil, err
