@@ -9,14 +9,14 @@ import (
 	"github.com/pegasus-go/pegasus/shared/protocol"
 )
 
-// TestLearnerOfEmptyPartition: a learner added to a partition that never
+// TestLearnerOfEmptyPartitionBecomesSecondary: a learner added to a partition that never
 // committed a write (a lone primary of a 3-replica table cannot write)
 // becomes a secondary. Regression: the primary answered every round of a
 // learner at decree 0 with a checkpoint, the learner installed it and was
 // still at decree 0, so it copied the empty checkpoint forever and the
 // table created while only one replica server was up never got its
 // secondaries.
-func TestLearnerOfEmptyPartition(t *testing.T) {
+func TestLearnerOfEmptyPartitionBecomesSecondary(t *testing.T) {
 	cl := newCluster(t, 2)
 	cl.create(0)
 	primary, learner := cl.node(0), cl.node(1)

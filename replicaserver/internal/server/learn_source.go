@@ -232,10 +232,8 @@ func (ls *learnSource) learn(ctx context.Context, req *protocol.LearnRequest, re
 	// A learner at decree 0 holds nothing, not even the table info, so it
 	// gets a checkpoint; but an empty partition's checkpoint has base
 	// decree 0, and a learner that fetched all of it is still at 0: it
-	// learns the rest from the log. A partition with nothing committed
-	// has nothing to copy at all: installing an empty checkpoint would
-	// leave the learner at decree 0 asking again forever.
-	fresh := x == 0 && st.LastCommitted > 0 && !ls.fetchedEmptyCheckpoint(ss)
+	// learns the rest from the log.
+	fresh := x == 0 && !ls.fetchedEmptyCheckpoint(ss)
 	needCheckpoint := fresh || int64(st.LastCommitted-x) > s.opts.LearnLogMaxDecrees ||
 		(x < st.LastCommitted && ps.Segments > 0 && ps.MinDecree > x+1)
 	if needCheckpoint {
