@@ -96,7 +96,7 @@ func startDupClusters(t *testing.T) *dupEnv {
 			"replication.dup_sync_interval=500ms",
 			// Small plog segments and frequent engine syncs: the plog is
 			// collected within seconds unless duplication holds it.
-			"replication.plog_segment_size=256KiB", "pegasus.server.engine_sync_interval=1s",
+			"replication.plog_segment_size=64KiB", "pegasus.server.engine_sync_interval=1s",
 		},
 	})
 	if keep := os.Getenv("PEGASUS_DUP_KEEP_LOGS"); keep != "" {

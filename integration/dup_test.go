@@ -694,12 +694,13 @@ func (e *dupEnv) testRemoteDown(t *testing.T, table string, outage time.Duration
 
 	// FAIL_SLOW.
 	down := e.stopReplicas(t, dst)
+	downAt := time.Now()
 	phase("every replica server of %s stopped", dst.name)
-	n := writeFor(t, outage, "slow", 0, outagePad, srcT, ctlT)
-	phase("%d rows (%d bytes each) written to %s and %s during the outage", n, outagePad, table, table+"ctl")
-	// The control table's plog is collected; the duplicated table's is
-	// kept above the confirmed decree on every replica.
-	waitFor(t, "the plog of the table without duplication collected", time.Minute, func() string {
+	// Write for the outage, and on until the control table's plog was
+	// collected on every replica (a slow machine may need more data to
+	// fill a segment); the duplicated table's is kept above the confirmed
+	// decree on every replica.
+	ctlCollected := func() string {
 		for _, p := range e.replicaDupPages(t, src, ctlID) {
 			for _, part := range p.Partitions {
 				if part.PlogMinDecree <= 1 {
@@ -708,7 +709,15 @@ func (e *dupEnv) testRemoteDown(t *testing.T, table string, outage time.Duration
 			}
 		}
 		return ""
-	})
+	}
+	n := writeFor(t, outage, "slow", 0, outagePad, srcT, ctlT)
+	for why := ctlCollected(); why != ""; why = ctlCollected() {
+		if time.Since(downAt) > outage+3*time.Minute {
+			t.Fatalf("the plog of the table without duplication is not collected: %s", why)
+		}
+		n += writeFor(t, time.Second, "slow", n, outagePad, srcT, ctlT)
+	}
+	phase("%d rows (%d bytes each) written to %s and %s during the outage", n, outagePad, table, table+"ctl")
 	var pending int64
 	for _, p := range e.replicaDupPages(t, src, appID) {
 		for _, part := range p.Partitions {
