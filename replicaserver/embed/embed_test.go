@@ -205,6 +205,10 @@ func TestEveryDataOp(t *testing.T) {
 	if !strings.Contains(string(body), `get_latency_bucket{app_id="1",table="t"`) {
 		t.Fatalf("metrics lack get_latency:\n%.2000s", body)
 	}
+	// The duplication lag appears only where duplicated writes arrive.
+	if strings.Contains(string(body), "dup_time_lag_ms") {
+		t.Fatalf("metrics show dup_time_lag_ms without duplication")
+	}
 
 	// Restart on the same data dir: the replicas come back and serve.
 	if err := s.Close(); err != nil {

@@ -46,7 +46,9 @@ type metrics struct {
 	reaperReclaimed tally.Counter
 	engineSyncs     tally.Counter
 	dupConverted    tally.Counter
-	dupTimeLag      tally.Histogram
+	dupScope        tally.Scope
+	dupTimeLagOnce  sync.Once
+	dupTimeLag      tally.Histogram // registered at the first duplicated entry applied
 	rejectedMu      sync.Mutex
 	rejected        map[protocol.ErrorCode]tally.Counter
 	mutationsTotal  atomic.Uint64
@@ -71,7 +73,7 @@ func newMetrics(scope, dupScope tally.Scope) *metrics {
 		reaperReclaimed: scope.Counter(MetricReaperReclaimed),
 		engineSyncs:     scope.Counter(MetricEngineSyncs),
 		dupConverted:    dupScope.Counter(MetricDupConvertedWrites),
-		dupTimeLag:      dupScope.Histogram(MetricDupTimeLag, tally.MustMakeExponentialValueBuckets(1, 2, 20)),
+		dupScope:        dupScope,
 		rejected:        map[protocol.ErrorCode]tally.Counter{},
 	}
 }
@@ -100,10 +102,15 @@ func (m *metrics) reaped(s storage.ReapStats) {
 }
 
 // dupEntryApplied returns the hook that records dup_time_lag_ms for every
-// duplicated entry applied at now.
+// duplicated entry applied at now. The histogram is registered with the
+// first entry, so only replicas that receive duplicated writes export it
+// (a monitoring system then shows the lag only where there is one).
 func (m *metrics) dupEntryApplied(now time.Time) func(protocol.DuplicateEntry) {
 	nowUs := now.UnixMicro()
 	return func(e protocol.DuplicateEntry) {
+		m.dupTimeLagOnce.Do(func() {
+			m.dupTimeLag = m.dupScope.Histogram(MetricDupTimeLag, tally.MustMakeExponentialValueBuckets(1, 2, 20))
+		})
 		m.dupTimeLag.RecordValue(float64(max(nowUs-e.TimestampUs, 0)) / 1000)
 	}
 }
